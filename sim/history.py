@@ -67,6 +67,7 @@ class History:
         self._sends_by_process: list[int] = []
         self.faults: list[Op] = []
         self.txns: list[Txn] = []
+        self._pending = 0
 
     def __len__(self) -> int:
         return len(self.status)
@@ -96,6 +97,7 @@ class History:
         self.offset.append(-1)
         self.error.append(None)
         self.txn.append(txn)
+        self._pending += 1
         return record_id
 
     def ok(self, record_ids: Sequence[int], time_ms: float, base_offset: int) -> None:
@@ -107,6 +109,7 @@ class History:
             status[record_id] = OK
             done[record_id] = time_ms
             offset[record_id] = base_offset + i if base_offset >= 0 else -1
+        self._pending -= len(record_ids)
 
     def fail(self, record_ids: Iterable[int], time_ms: float, error: str) -> None:
         """A definite failure: the records were never appended anywhere."""
@@ -122,6 +125,7 @@ class History:
             self.status[record_id] = kind
             self.done_ms[record_id] = time_ms
             self.error[record_id] = error
+            self._pending -= 1
 
     def fault(self, time_ms: float, f: str, value: Any) -> None:
         """Record a nemesis operation (start/stop of a fault)."""
@@ -140,7 +144,8 @@ class History:
     # --- reading -----------------------------------------------------------
 
     def pending(self) -> int:
-        return sum(1 for s in self.status if s == PENDING)
+        """How many sends have not completed (kept as a counter: runs poll it)."""
+        return self._pending
 
     def count(self, kind: int) -> int:
         return sum(1 for s in self.status if s == kind)

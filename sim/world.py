@@ -75,7 +75,7 @@ class World:
             self._streams[name] = stream
         return stream
 
-    def trace(self, kind: str, **fields: Any) -> None:
+    def trace(self, kind: str, /, **fields: Any) -> None:
         """Record an internal event. Field order is sorted so the text is canonical."""
         assert len(self._trace) < TRACE_MAX_EVENTS, "trace overflow: a runaway loop?"
         self._trace.append(TraceEvent(self.env.now, kind, tuple(sorted(fields.items()))))

@@ -1,0 +1,259 @@
+"""`sim.Cluster`: a whole simulated Kafka cluster, driven from Python or a scenario.
+
+It builds the World, the network, the controller and the brokers, gives
+producers what they need to attach (`ClientEnv`), offers every fault kind
+as a method, advances simulated time (`run_for`, `run_until`), and judges
+the run (`check`: final heal, settle, final read, checker). `kpsim run`
+uses the same object, so a script and a scenario file give the same result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sim.checker import PartitionRead, check
+from sim.client.producer import KafkaProducer, set_default_env
+from sim.cluster.broker import Broker, BrokerConfig, broker_name
+from sim.cluster.controller import Controller
+from sim.faults import FaultOp, Nemesis
+from sim.history import History
+from sim.net import Net
+from sim.result import RunResult
+from sim.world import World
+
+RUN_UNTIL_STEP_MS = 50.0
+"""How far `run_until` advances between checks of its predicate."""
+
+
+class Cluster:
+    """A simulated Kafka cluster (KRaft controller + brokers) with a history.
+
+    Args:
+        brokers: how many brokers (ids 0..brokers-1, named broker-N).
+        seed: the World's seed; everything random derives from it.
+        min_insync_replicas: the broker default; a topic may override it.
+        unclean_leader_election_enable: allow electing an out-of-sync replica.
+        replica_lag_time_max_ms, latency_ms, jitter_ms, broker_session_timeout_ms,
+        broker_heartbeat_interval_ms, replica_fetch_wait_max_ms, flush_interval_ms:
+            as in scenario files' `[cluster]`.
+    """
+
+    def __init__(
+        self,
+        brokers: int = 3,
+        seed: int = 0,
+        *,
+        min_insync_replicas: int = 1,
+        unclean_leader_election_enable: bool = False,
+        replica_lag_time_max_ms: float = 30000,
+        latency_ms: float = 1.0,
+        jitter_ms: float = 0.0,
+        broker_session_timeout_ms: float = 9000,
+        broker_heartbeat_interval_ms: float = 2000,
+        replica_fetch_wait_max_ms: float = 500,
+        flush_interval_ms: float = 30000,
+        transaction_state_log_num_partitions: int = 50,
+    ) -> None:
+        assert brokers >= 1, "a cluster needs at least one broker"
+        self.world = World(seed)
+        self.seed = seed
+        self.net = Net(self.world, latency_ms, jitter_ms)
+        self.history = History()
+        self.min_insync_replicas = min_insync_replicas
+        self.transaction_state_log_num_partitions = transaction_state_log_num_partitions
+        self.controller = Controller(
+            self.world, self.net, list(range(brokers)), broker_session_timeout_ms,
+            unclean_leader_election_enable,
+        )
+        config = BrokerConfig(
+            replica_lag_time_max_ms=replica_lag_time_max_ms,
+            broker_heartbeat_interval_ms=broker_heartbeat_interval_ms,
+            replica_fetch_wait_max_ms=replica_fetch_wait_max_ms,
+            flush_interval_ms=flush_interval_ms,
+        )
+        self.brokers = [Broker(self.world, self.net, b, config) for b in range(brokers)]
+        self.topics: dict[str, int] = {}
+        self.clients: list[Any] = []
+        self._client_counts: dict[str, int] = {}
+        self.nemesis = Nemesis(self)
+        self.controller.start()
+        for broker in self.brokers:
+            broker.start()
+        self._wall_start = time.perf_counter()  # det-ok: reported, never simulated
+        set_default_env(self)
+
+    def __repr__(self) -> str:
+        return f"Cluster(brokers={len(self.brokers)}, seed={self.seed}, now={self.world.now_ms:.1f}ms)"
+
+    @classmethod
+    def from_scenario(cls, path: str, overrides: tuple[str, ...] = (), seed: int = 0) -> Cluster:
+        """A cluster built from a scenario file's [cluster] and [[topics]] (no workload)."""
+        from sim.runner import build_cluster
+        from sim.scenario import load_scenario
+
+        return build_cluster(load_scenario(path, overrides), seed)
+
+    # --- ClientEnv ------------------------------------------------------------------
+
+    def bootstrap_brokers(self) -> list[str]:
+        return [b.name for b in self.brokers]
+
+    def new_client_name(self, kind: str) -> str:
+        n = self._client_counts.get(kind, 0)
+        self._client_counts[kind] = n + 1
+        return f"{kind}-{n}"
+
+    def register_client(self, client: Any) -> None:
+        self.clients.append(client)
+
+    def run_until(self, predicate: Callable[[], bool], timeout_ms: float | None) -> None:
+        """Advance simulated time until `predicate()` holds or `timeout_ms` passes."""
+        deadline = None if timeout_ms is None else self.world.now_ms + timeout_ms
+        env = self.world.env
+        while not predicate():
+            if deadline is not None and env.now >= deadline:
+                return
+            step = RUN_UNTIL_STEP_MS if deadline is None else min(RUN_UNTIL_STEP_MS, deadline - env.now)
+            env.run(until=env.now + max(step, 1e-6))
+
+    def run_for(self, duration_ms: float) -> None:
+        """Advance simulated time by `duration_ms`."""
+        assert duration_ms >= 0
+        self.world.env.run(until=self.world.now_ms + duration_ms)
+
+    # --- topics -----------------------------------------------------------------------
+
+    def create_topic(
+        self, name: str, partitions: int = 1, replication_factor: int = 1, min_insync_replicas: int | None = None
+    ) -> None:
+        """Create a topic; replicas of partition p are brokers (p + i) % brokers."""
+        if replication_factor > len(self.brokers):
+            raise ValueError(
+                f"Replication factor: {replication_factor} larger than available brokers: {len(self.brokers)}."
+            )
+        min_isr = self.min_insync_replicas if min_insync_replicas is None else min_insync_replicas
+        self.controller.create_topic(name, partitions, replication_factor, min_isr)
+        self.topics[name] = partitions
+
+    # --- nodes --------------------------------------------------------------------------
+
+    def broker_by_name(self, name: str) -> Broker | None:
+        for broker in self.brokers:
+            if broker.name == name:
+                return broker
+        return None
+
+    def crash_node(self, name: str, lose_unflushed: bool = False) -> bool:
+        broker = self.broker_by_name(name)
+        if broker is not None:
+            if not broker.alive:
+                return False
+            broker.crash(lose_unflushed)
+            return True
+        if name == "controller":
+            if not self.controller.alive:
+                return False
+            self.controller.alive = False
+            self.net.crash(name)
+            self.world.trace("controller.crash")
+            return True
+        raise ValueError(f"crashing {name} is not supported (brokers and the controller can crash)")
+
+    def restart_node(self, name: str) -> bool:
+        broker = self.broker_by_name(name)
+        if broker is not None:
+            if broker.alive:
+                return False
+            broker.restart()
+            return True
+        if name == "controller":
+            if self.controller.alive:
+                return False
+            self.controller.alive = True
+            self.net.restart(name)
+            # A new controller reads the metadata log; it re-learns liveness from heartbeats.
+            now = self.world.now_ms
+            for session in self.controller.sessions.values():
+                session.last_heartbeat_ms = max(session.last_heartbeat_ms, now)
+            self.world.trace("controller.restart")
+            self.controller.publish()
+            return True
+        return False
+
+    # --- faults (the contract's fault kinds, as methods) ------------------------------------
+
+    def crash(self, target: str, lose_unflushed: bool = False, duration_ms: float | None = None) -> None:
+        self._fault("crash", target=target, lose_unflushed=lose_unflushed, duration_ms=duration_ms)
+
+    def restart(self, target: str = "crashed") -> None:
+        self._fault("restart", target=target)
+
+    def partition(self, isolate: Any = None, from_: Any = None, groups: Any = None, one_way: bool = False,
+                  duration_ms: float | None = None, **kw: Any) -> None:
+        sources = kw.pop("from", from_)
+        assert not kw, f"unknown keys {sorted(kw)}"
+        self._fault("partition", isolate=isolate, groups=groups, one_way=one_way, duration_ms=duration_ms, **{"from": sources})
+
+    def heal(self) -> None:
+        self._fault("heal")
+
+    def drop(self, from_: Any = None, to: Any = None, message: str = "ProduceResponse", count: int | None = None,
+             probability: float | None = None, duration_ms: float | None = None, **kw: Any) -> None:
+        sources = kw.pop("from", from_)
+        self._fault("drop", to=to, message=message, count=count, probability=probability,
+                    duration_ms=duration_ms, **{"from": sources})
+
+    def error(self, target: str, message: str, error: str, count: int = 1, duration_ms: float | None = None) -> None:
+        self._fault("error", target=target, message=message, error=error, count=count, duration_ms=duration_ms)
+
+    def delay(self, from_: Any = None, to: Any = None, extra_ms: float = 0.0, duration_ms: float | None = None,
+              **kw: Any) -> None:
+        sources = kw.pop("from", from_)
+        self._fault("delay", to=to, extra_ms=extra_ms, duration_ms=duration_ms, **{"from": sources})
+
+    def pause(self, target: str, duration_ms: float | None = None) -> None:
+        self._fault("pause", target=target, duration_ms=duration_ms)
+
+    def _fault(self, kind: str, **params: Any) -> None:
+        params = {k: v for k, v in params.items() if v is not None or k in ("from",)}
+        if kind in ("drop", "delay") and params.get("from") is None:
+            params.pop("from", None)
+        if kind == "partition" and params.get("from") is None:
+            params.pop("from", None)
+        self.nemesis.apply(kind, params)
+
+    def schedule(self, faults: list[FaultOp]) -> None:
+        self.nemesis.schedule(faults)
+
+    # --- judging -----------------------------------------------------------------------------------
+
+    def final_read(self) -> dict[tuple[str, int], PartitionRead]:
+        """Read every partition from its leader up to the HW, like a consumer."""
+        reads: dict[tuple[str, int], PartitionRead] = {}
+        for (topic, partition), state in sorted(self.controller.partitions.items()):
+            broker = self.brokers[state.leader] if state.leader >= 0 else None
+            replica = broker.replicas.get((topic, partition)) if broker is not None and broker.alive else None
+            if replica is None or replica.role != "leader":
+                reads[(topic, partition)] = PartitionRead(topic, partition, 0, [], [], readable=False)
+                continue
+            offsets, record_ids = replica.log.records_up_to(replica.log.hw)
+            reads[(topic, partition)] = PartitionRead(
+                topic, partition, replica.log.hw, offsets, record_ids, leader=state.leader
+            )
+        return reads
+
+    def check(self, settle_ms: float = 60000) -> RunResult:
+        """Heal every fault, let the cluster settle, read every partition, judge."""
+        self.nemesis.heal_all()
+        self.run_for(settle_ms)
+        result = check(self.history, self.final_read(), self.world.events)
+        wall_ms = (time.perf_counter() - self._wall_start) * 1000.0  # det-ok: reported only
+        return RunResult.from_check(
+            result, seed=self.seed, trace_digest=self.world.trace_digest(),
+            sim_ms=self.world.now_ms, wall_ms=wall_ms,
+        )
+
+
+__all__ = ["Cluster", "KafkaProducer", "broker_name"]

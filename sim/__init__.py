@@ -1,10 +1,10 @@
 """kafka-producer-sim: a deterministic simulator of Kafka producer semantics.
 
-    import sim
-    cluster = sim.Cluster(brokers=3, seed=7)
-    cluster.create_topic("first", partitions=3, replication_factor=3, min_insync_replicas=2)
-    producer = sim.KafkaProducer(cluster=cluster, acks="all", linger_ms=5)
-    md = producer.send("first", key=b"a", value=b"hi").get(timeout=10)
+import sim
+cluster = sim.Cluster(brokers=3, seed=7)
+cluster.create_topic("first", partitions=3, replication_factor=3, min_insync_replicas=2)
+producer = sim.KafkaProducer(cluster=cluster, acks="all", linger_ms=5)
+md = producer.send("first", key=b"a", value=b"hi").get(timeout=10)
 """
 
 from sim import errors

@@ -23,19 +23,29 @@ EXIT_OK, EXIT_EXPECT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kpsim", description="Deterministic Kafka producer-semantics simulator.")
+    parser = argparse.ArgumentParser(
+        prog="kpsim", description="Deterministic Kafka producer-semantics simulator."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a scenario file and judge it")
     run.add_argument("scenario", help="a scenario TOML file")
     run.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a scenario key (TOML value syntax), repeatable")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key (TOML value syntax), repeatable",
+    )
 
     explain = commands.add_parser("explain", help="print a scenario's lesson and settings")
     explain.add_argument("scenario")
-    explain.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    explain.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
+    )
 
     bench = commands.add_parser("bench", help="measure simulator throughput on a standard workload")
     bench.add_argument("--records", type=int, default=1_000_000)
@@ -80,20 +90,28 @@ def _json_default(value: Any) -> Any:
 
 def print_result(result: RunResult, console: Console) -> None:
     """The readable summary: seed first, counts, expectations, witnesses, replay."""
-    console.print(f"[bold]{result.scenario}[/bold]  seed={result.seed}  sim={result.sim_ms / 1000:.1f}s  "
-                  f"wall={result.wall_ms / 1000:.2f}s  digest={result.trace_digest[:16]}")
+    console.print(
+        f"[bold]{result.scenario}[/bold]  seed={result.seed}  sim={result.sim_ms / 1000:.1f}s  "
+        f"wall={result.wall_ms / 1000:.2f}s  digest={result.trace_digest[:16]}"
+    )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     table = Table(show_header=True, header_style="bold")
     for key in COUNT_KEYS:
         table.add_column(key, justify="right")
     anomalies = ("lost", "duplicated", "reordered", "aborted_read", "torn_txn")
-    table.add_row(*[
-        f"[red]{result.counts.get(k, 0)}[/red]" if k in anomalies and result.counts.get(k, 0) else str(result.counts.get(k, 0))
-        for k in COUNT_KEYS
-    ])
+    table.add_row(
+        *[
+            f"[red]{result.counts.get(k, 0)}[/red]"
+            if k in anomalies and result.counts.get(k, 0)
+            else str(result.counts.get(k, 0))
+            for k in COUNT_KEYS
+        ]
+    )
     console.print(table)
-    verdict = {True: "[green]valid[/green]", False: "[red]anomalies found[/red]"}.get(result.valid, "[yellow]unknown[/yellow]")
+    verdict = {True: "[green]valid[/green]", False: "[red]anomalies found[/red]"}.get(
+        result.valid, "[yellow]unknown[/yellow]"
+    )
     console.print(f"checker: {verdict}")
     for item in result.expect:
         mark = "[green]✓[/green]" if item["holds"] else "[red]✗[/red]"
@@ -101,7 +119,9 @@ def print_result(result: RunResult, console: Console) -> None:
     for kind in anomalies:
         witnesses = result.witnesses.get(kind) or []
         if witnesses:
-            console.print(f"[bold]{kind}[/bold] ({len(witnesses)} witness{'es' if len(witnesses) > 1 else ''} shown, up to 3):")
+            console.print(
+                f"[bold]{kind}[/bold] ({len(witnesses)} witness{'es' if len(witnesses) > 1 else ''} shown, up to 3):"
+            )
             for witness in witnesses[:3]:
                 console.print(f"  • {witness.get('explanation', '')}", highlight=False)
     if result.errors:

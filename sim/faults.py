@@ -142,7 +142,9 @@ class Nemesis:
             self._noop("restart", f"{target}: nothing crashed")
         self.world.trace("nemesis.restart", targets=tuple(restarted))
 
-    def _do_partition(self, isolate: Any = None, groups: Any = None, one_way: bool = False, **kw: Any):
+    def _do_partition(
+        self, isolate: Any = None, groups: Any = None, one_way: bool = False, **kw: Any
+    ):
         sources_spec = kw.get("from")
         cuts: list[tuple[list[str], list[str]]] = []
         if groups:
@@ -177,13 +179,23 @@ class Nemesis:
         self.net.heal()
         self.world.trace("nemesis.heal")
 
-    def _do_drop(self, message: str, count: int | None = None, probability: float | None = None, **kw: Any):
+    def _do_drop(
+        self, message: str, count: int | None = None, probability: float | None = None, **kw: Any
+    ):
         rule = DropRule(
-            frozenset(self.resolve_all(kw.get("from"))), frozenset(self.resolve_all(kw.get("to"))),
-            message, count if count is not None or probability is not None else 1, probability,
+            frozenset(self.resolve_all(kw.get("from"))),
+            frozenset(self.resolve_all(kw.get("to"))),
+            message,
+            count if count is not None or probability is not None else 1,
+            probability,
         )
         self.net.add_drop(rule)
-        self.world.trace("nemesis.drop", sources=tuple(sorted(rule.sources)), targets=tuple(sorted(rule.targets)), message=message)
+        self.world.trace(
+            "nemesis.drop",
+            sources=tuple(sorted(rule.sources)),
+            targets=tuple(sorted(rule.targets)),
+            message=message,
+        )
         return lambda: self.net.remove_drop(rule)
 
     def _do_error(self, target: str, message: str, error: str, count: int = 1):
@@ -195,7 +207,13 @@ class Nemesis:
             rule = InjectedError(message, Errors[error], count)
             broker.injected.append(rule)
             rules.append((broker, rule))
-        self.world.trace("nemesis.error", targets=tuple(b.name for b, _ in rules), message=message, error=error, count=count)
+        self.world.trace(
+            "nemesis.error",
+            targets=tuple(b.name for b, _ in rules),
+            message=message,
+            error=error,
+            count=count,
+        )
 
         def undo() -> None:
             for broker, rule in rules:
@@ -205,7 +223,12 @@ class Nemesis:
         return undo
 
     def _do_delay(self, extra_ms: float, **kw: Any):
-        links = [(s, t) for s in self.resolve_all(kw.get("from")) for t in self.resolve_all(kw.get("to")) if s != t]
+        links = [
+            (s, t)
+            for s in self.resolve_all(kw.get("from"))
+            for t in self.resolve_all(kw.get("to"))
+            if s != t
+        ]
         for s, t in links:
             self.net.add_delay(s, t, extra_ms)
         self.world.trace("nemesis.delay", links=tuple(links), extra_ms=extra_ms)

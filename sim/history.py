@@ -74,7 +74,9 @@ class History:
 
     # --- recording ---------------------------------------------------------
 
-    def invoke(self, process: str, topic: str, partition: int, time_ms: float, txn: int = NO_TXN) -> int:
+    def invoke(
+        self, process: str, topic: str, partition: int, time_ms: float, txn: int = NO_TXN
+    ) -> int:
         """Record a `send()` call; returns the new record's id."""
         p = self._process_index.get(process)
         if p is None:
@@ -139,7 +141,9 @@ class History:
     def end_txn(self, txn_id: int, outcome: str) -> None:
         assert outcome in ("commit", "abort", "unknown"), outcome
         txn = self.txns[txn_id]
-        self.txns[txn_id] = Txn(txn.txn_id, txn.process, txn.producer_id, txn.producer_epoch, outcome)
+        self.txns[txn_id] = Txn(
+            txn.txn_id, txn.process, txn.producer_id, txn.producer_epoch, outcome
+        )
 
     # --- reading -----------------------------------------------------------
 
@@ -175,11 +179,26 @@ class History:
         for r in range(len(self.status)):
             process = self.processes[self.process[r]]
             value = (r, self.topics[self.topic[r]], self.partition[r])
-            rows.append((self.invoke_ms[r], 0, r, Op(0, process, "invoke", "send", value, self.invoke_ms[r])))
+            rows.append(
+                (
+                    self.invoke_ms[r],
+                    0,
+                    r,
+                    Op(0, process, "invoke", "send", value, self.invoke_ms[r]),
+                )
+            )
             if self.status[r] != PENDING:
-                done = (r, self.topics[self.topic[r]], self.partition[r], self.offset[r], self.error[r])
+                done = (
+                    r,
+                    self.topics[self.topic[r]],
+                    self.partition[r],
+                    self.offset[r],
+                    self.error[r],
+                )
                 kind = STATUS_NAMES[self.status[r]]
-                rows.append((self.done_ms[r], 1, r, Op(0, process, kind, "send", done, self.done_ms[r])))
+                rows.append(
+                    (self.done_ms[r], 1, r, Op(0, process, kind, "send", done, self.done_ms[r]))
+                )
         for op in self.faults:
             rows.append((op.time_ms, 2, op.index, op))
         rows.sort(key=lambda row: (row[0], row[1], row[2]))

@@ -351,4 +351,3 @@ class RpcClient:
         for request_id in doomed:
             pending = self.pending.pop(request_id)
             pending.on_error(error)
-

@@ -350,4 +350,3 @@ REQUEST_TYPES = {
     "BrokerHeartbeatResponse": BrokerHeartbeatResponse,
 }
 """Message type names as scenario files write them (`drop.message`, `error.message`)."""
-

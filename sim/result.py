@@ -13,7 +13,15 @@ from typing import Any
 from sim.checker import CheckResult
 
 COUNT_KEYS = (
-    "sent", "acked", "failed", "unknown", "lost", "duplicated", "reordered", "aborted_read", "torn_txn",
+    "sent",
+    "acked",
+    "failed",
+    "unknown",
+    "lost",
+    "duplicated",
+    "reordered",
+    "aborted_read",
+    "torn_txn",
 )
 """The counts every result carries (the public contract), in display order."""
 
@@ -37,7 +45,9 @@ class RunResult:
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_check(cls, result: CheckResult, *, seed: int, trace_digest: str, sim_ms: float, wall_ms: float) -> RunResult:
+    def from_check(
+        cls, result: CheckResult, *, seed: int, trace_digest: str, sim_ms: float, wall_ms: float
+    ) -> RunResult:
         return cls(
             seed=seed,
             counts=dict(result.counts),

@@ -65,8 +65,11 @@ def run_scenario(scenario: Scenario, seed: int = 0) -> RunResult:
     workload = WorkloadRunner(
         cluster.world,
         Workload(
-            workload_spec.topic, workload_spec.records, workload_spec.rate_per_s,
-            workload_spec.keys, workload_spec.value_bytes,
+            workload_spec.topic,
+            workload_spec.records,
+            workload_spec.rate_per_s,
+            workload_spec.keys,
+            workload_spec.value_bytes,
         ),
         producers,
     )
@@ -89,8 +92,12 @@ def run_scenario(scenario: Scenario, seed: int = 0) -> RunResult:
     result.replay = replay_command(scenario, seed)
     result.warnings = list(scenario.warnings)
     result.expect = [
-        {"key": e.key, "expected": str(e), "actual": result.counts.get(e.key, 0),
-         "holds": e.holds(result.counts.get(e.key, 0))}
+        {
+            "key": e.key,
+            "expected": str(e),
+            "actual": result.counts.get(e.key, 0),
+            "holds": e.holds(result.counts.get(e.key, 0)),
+        }
         for e in scenario.expect
     ]
     return result

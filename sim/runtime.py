@@ -64,7 +64,10 @@ class Cluster:
         self.min_insync_replicas = min_insync_replicas
         self.transaction_state_log_num_partitions = transaction_state_log_num_partitions
         self.controller = Controller(
-            self.world, self.net, list(range(brokers)), broker_session_timeout_ms,
+            self.world,
+            self.net,
+            list(range(brokers)),
+            broker_session_timeout_ms,
             unclean_leader_election_enable,
         )
         config = BrokerConfig(
@@ -85,7 +88,9 @@ class Cluster:
         set_default_env(self)
 
     def __repr__(self) -> str:
-        return f"Cluster(brokers={len(self.brokers)}, seed={self.seed}, now={self.world.now_ms:.1f}ms)"
+        return (
+            f"Cluster(brokers={len(self.brokers)}, seed={self.seed}, now={self.world.now_ms:.1f}ms)"
+        )
 
     @classmethod
     def from_scenario(cls, path: str, overrides: tuple[str, ...] = (), seed: int = 0) -> Cluster:
@@ -115,7 +120,11 @@ class Cluster:
         while not predicate():
             if deadline is not None and env.now >= deadline:
                 return
-            step = RUN_UNTIL_STEP_MS if deadline is None else min(RUN_UNTIL_STEP_MS, deadline - env.now)
+            step = (
+                RUN_UNTIL_STEP_MS
+                if deadline is None
+                else min(RUN_UNTIL_STEP_MS, deadline - env.now)
+            )
             env.run(until=env.now + max(step, 1e-6))
 
     def run_for(self, duration_ms: float) -> None:
@@ -126,7 +135,11 @@ class Cluster:
     # --- topics -----------------------------------------------------------------------
 
     def create_topic(
-        self, name: str, partitions: int = 1, replication_factor: int = 1, min_insync_replicas: int | None = None
+        self,
+        name: str,
+        partitions: int = 1,
+        replication_factor: int = 1,
+        min_insync_replicas: int | None = None,
     ) -> None:
         """Create a topic; replicas of partition p are brokers (p + i) % brokers."""
         if replication_factor > len(self.brokers):
@@ -184,32 +197,83 @@ class Cluster:
 
     # --- faults (the contract's fault kinds, as methods) ------------------------------------
 
-    def crash(self, target: str, lose_unflushed: bool = False, duration_ms: float | None = None) -> None:
+    def crash(
+        self, target: str, lose_unflushed: bool = False, duration_ms: float | None = None
+    ) -> None:
         self._fault("crash", target=target, lose_unflushed=lose_unflushed, duration_ms=duration_ms)
 
     def restart(self, target: str = "crashed") -> None:
         self._fault("restart", target=target)
 
-    def partition(self, isolate: Any = None, from_: Any = None, groups: Any = None, one_way: bool = False,
-                  duration_ms: float | None = None, **kw: Any) -> None:
+    def partition(
+        self,
+        isolate: Any = None,
+        from_: Any = None,
+        groups: Any = None,
+        one_way: bool = False,
+        duration_ms: float | None = None,
+        **kw: Any,
+    ) -> None:
         sources = kw.pop("from", from_)
         assert not kw, f"unknown keys {sorted(kw)}"
-        self._fault("partition", isolate=isolate, groups=groups, one_way=one_way, duration_ms=duration_ms, **{"from": sources})
+        self._fault(
+            "partition",
+            isolate=isolate,
+            groups=groups,
+            one_way=one_way,
+            duration_ms=duration_ms,
+            **{"from": sources},
+        )
 
     def heal(self) -> None:
         self._fault("heal")
 
-    def drop(self, from_: Any = None, to: Any = None, message: str = "ProduceResponse", count: int | None = None,
-             probability: float | None = None, duration_ms: float | None = None, **kw: Any) -> None:
+    def drop(
+        self,
+        from_: Any = None,
+        to: Any = None,
+        message: str = "ProduceResponse",
+        count: int | None = None,
+        probability: float | None = None,
+        duration_ms: float | None = None,
+        **kw: Any,
+    ) -> None:
         sources = kw.pop("from", from_)
-        self._fault("drop", to=to, message=message, count=count, probability=probability,
-                    duration_ms=duration_ms, **{"from": sources})
+        self._fault(
+            "drop",
+            to=to,
+            message=message,
+            count=count,
+            probability=probability,
+            duration_ms=duration_ms,
+            **{"from": sources},
+        )
 
-    def error(self, target: str, message: str, error: str, count: int = 1, duration_ms: float | None = None) -> None:
-        self._fault("error", target=target, message=message, error=error, count=count, duration_ms=duration_ms)
+    def error(
+        self,
+        target: str,
+        message: str,
+        error: str,
+        count: int = 1,
+        duration_ms: float | None = None,
+    ) -> None:
+        self._fault(
+            "error",
+            target=target,
+            message=message,
+            error=error,
+            count=count,
+            duration_ms=duration_ms,
+        )
 
-    def delay(self, from_: Any = None, to: Any = None, extra_ms: float = 0.0, duration_ms: float | None = None,
-              **kw: Any) -> None:
+    def delay(
+        self,
+        from_: Any = None,
+        to: Any = None,
+        extra_ms: float = 0.0,
+        duration_ms: float | None = None,
+        **kw: Any,
+    ) -> None:
         sources = kw.pop("from", from_)
         self._fault("delay", to=to, extra_ms=extra_ms, duration_ms=duration_ms, **{"from": sources})
 
@@ -234,9 +298,15 @@ class Cluster:
         reads: dict[tuple[str, int], PartitionRead] = {}
         for (topic, partition), state in sorted(self.controller.partitions.items()):
             broker = self.brokers[state.leader] if state.leader >= 0 else None
-            replica = broker.replicas.get((topic, partition)) if broker is not None and broker.alive else None
+            replica = (
+                broker.replicas.get((topic, partition))
+                if broker is not None and broker.alive
+                else None
+            )
             if replica is None or replica.role != "leader":
-                reads[(topic, partition)] = PartitionRead(topic, partition, 0, [], [], readable=False)
+                reads[(topic, partition)] = PartitionRead(
+                    topic, partition, 0, [], [], readable=False
+                )
                 continue
             offsets, record_ids = replica.log.records_up_to(replica.log.hw)
             reads[(topic, partition)] = PartitionRead(
@@ -251,8 +321,11 @@ class Cluster:
         result = check(self.history, self.final_read(), self.world.events)
         wall_ms = (time.perf_counter() - self._wall_start) * 1000.0  # det-ok: reported only
         return RunResult.from_check(
-            result, seed=self.seed, trace_digest=self.world.trace_digest(),
-            sim_ms=self.world.now_ms, wall_ms=wall_ms,
+            result,
+            seed=self.seed,
+            trace_digest=self.world.trace_digest(),
+            sim_ms=self.world.now_ms,
+            wall_ms=wall_ms,
         )
 
 

@@ -129,7 +129,14 @@ class RecordAccumulator:
         return self.used_bytes + self.new_batch_capacity(size) <= self.buffer_memory
 
     def append_new(
-        self, topic: str, partition: int, record_id: int, size: int, future: Any, now_ms: float, txn: int = -1
+        self,
+        topic: str,
+        partition: int,
+        record_id: int,
+        size: int,
+        future: Any,
+        now_ms: float,
+        txn: int = -1,
     ) -> ProducerBatch:
         """Open a new batch (the caller checked `has_room`)."""
         capacity = self.new_batch_capacity(size)
@@ -200,4 +207,7 @@ class RecordAccumulator:
 
     def incomplete_batches(self) -> list[ProducerBatch]:
         """Incomplete batches in creation order (deterministic)."""
-        return sorted(self.incomplete.values(), key=lambda b: (b.created_ms, b.topic, b.partition, b.record_ids[0]))
+        return sorted(
+            self.incomplete.values(),
+            key=lambda b: (b.created_ms, b.topic, b.partition, b.record_ids[0]),
+        )

@@ -42,7 +42,9 @@ class Future:
 
     error_on_callbacks = False
 
-    def __init__(self, driver: Driver | None = None, on_callback_error: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, driver: Driver | None = None, on_callback_error: Callable[[str], None] | None = None
+    ) -> None:
         self.is_done = False
         self.value: Any = None
         self.exception: BaseException | None = None

@@ -58,7 +58,9 @@ def set_default_env(env: ClientEnv) -> None:
 class KafkaProducer:
     """kafka-python's `KafkaProducer`, simulated. Takes kafka-python's keywords."""
 
-    def __init__(self, cluster: ClientEnv | None = None, *, name: str | None = None, **configs: Any) -> None:
+    def __init__(
+        self, cluster: ClientEnv | None = None, *, name: str | None = None, **configs: Any
+    ) -> None:
         env = cluster if cluster is not None else (_current_env[0] if _current_env else None)
         if env is None:
             raise errors.KafkaConfigurationError(
@@ -73,12 +75,20 @@ class KafkaProducer:
         self.rpc = RpcClient(self.world, self.net, self.name)
         config = self.config
         self.metadata = ClientMetadata(
-            self.rpc, env.bootstrap_brokers(), config.request_timeout_ms,
-            config.retry_backoff_ms, config.metadata_max_age_ms, self._wake,
+            self.rpc,
+            env.bootstrap_brokers(),
+            config.request_timeout_ms,
+            config.retry_backoff_ms,
+            config.metadata_max_age_ms,
+            self._wake,
         )
-        self.accumulator = RecordAccumulator(config.batch_size, config.linger_ms, config.buffer_memory)
+        self.accumulator = RecordAccumulator(
+            config.batch_size, config.linger_ms, config.buffer_memory
+        )
         self.txn_manager = TransactionManager() if config.enable_idempotence else None
-        self.partitioner = make_partitioner(config.partitioner, self.world.rng(f"{self.name}.partitioner"))
+        self.partitioner = make_partitioner(
+            config.partitioner, self.world.rng(f"{self.name}.partitioner")
+        )
         self.compression_ratio = COMPRESSION_RATIOS[config.compression_type]
         self.init_attempts = 0
         self.closed = False
@@ -133,9 +143,13 @@ class KafkaProducer:
         self._check_size(size)
         timestamp = int(self.world.now_ms) if timestamp_ms is None else timestamp_ms
         future = FutureRecordMetadata(
-            topic, -1, len(key_bytes) if key_bytes is not None else -1,
+            topic,
+            -1,
+            len(key_bytes) if key_bytes is not None else -1,
             len(value_bytes) if value_bytes is not None else -1,
-            timestamp, self.env.run_until, self._callback_error,
+            timestamp,
+            self.env.run_until,
+            self._callback_error,
         )
         if not self.accumulator.has_room(size):
             deadline = self.config.max_block_ms
@@ -170,7 +184,9 @@ class KafkaProducer:
         if explicit:
             self._check_partition(topic, partition)
         else:
-            partition = self.partitioner.partition(topic, key, key_bytes, value, value_bytes, self.metadata)
+            partition = self.partitioner.partition(
+                topic, key, key_bytes, value, value_bytes, self.metadata
+            )
         accumulator = self.accumulator
         record_id = self.history.invoke(self.name, topic, partition, now, txn)
         if future is not None:
@@ -180,7 +196,9 @@ class KafkaProducer:
             # KIP-480: a record that would open a new batch lets a sticky
             # partitioner move on first (`abortOnNewBatch`).
             self.partitioner.on_new_batch(topic, self.metadata, partition)
-            new_partition = self.partitioner.partition(topic, key, key_bytes, value, value_bytes, self.metadata)
+            new_partition = self.partitioner.partition(
+                topic, key, key_bytes, value, value_bytes, self.metadata
+            )
             if new_partition != partition:
                 partition = new_partition
                 self.history.partition[record_id] = partition
@@ -235,7 +253,9 @@ class KafkaProducer:
 
     # --- completion (called by the Sender) --------------------------------------------------
 
-    def on_batch_done(self, batch: ProducerBatch, base_offset: int, error: errors.KafkaError | None, ok: bool) -> None:
+    def on_batch_done(
+        self, batch: ProducerBatch, base_offset: int, error: errors.KafkaError | None, ok: bool
+    ) -> None:
         assert not batch.done, batch
         batch.done = True
         now = self.world.now_ms
@@ -275,11 +295,14 @@ class KafkaProducer:
         self.sender.wake()
         if timeout != 0:
             self.env.run_until(
-                lambda: not self.accumulator.has_incomplete(), None if timeout is None else timeout * 1000.0
+                lambda: not self.accumulator.has_incomplete(),
+                None if timeout is None else timeout * 1000.0,
             )
         for batch in self.accumulator.incomplete_batches():
             self.accumulator.remove(batch)
-            self.on_batch_done(batch, -1, errors.IllegalStateError("Producer is closed forcefully."), ok=False)
+            self.on_batch_done(
+                batch, -1, errors.IllegalStateError("Producer is closed forcefully."), ok=False
+            )
         self.sender.running = False
         self.sender.wake()
         self.closed = True

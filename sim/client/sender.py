@@ -102,7 +102,9 @@ class Sender:
         if image is None or not image.live_brokers:
             return IDLE_POLL_MS
         txn.init_in_flight = True
-        target = f"broker-{image.live_brokers[self.producer.init_attempts % len(image.live_brokers)]}"
+        target = (
+            f"broker-{image.live_brokers[self.producer.init_attempts % len(image.live_brokers)]}"
+        )
         self.producer.init_attempts += 1
         request = InitProducerIdRequest(self.rpc.next_request_id())
 
@@ -110,7 +112,9 @@ class Sender:
             txn.init_in_flight = False
             if response.error == Errors.NONE:
                 txn.set_producer_id(response.producer_id, response.producer_epoch)
-                self.world.trace("producer.pid", producer=self.producer.name, producer_id=response.producer_id)
+                self.world.trace(
+                    "producer.pid", producer=self.producer.name, producer_id=response.producer_id
+                )
             self.wake()
 
         def on_error(error: Errors) -> None:
@@ -125,7 +129,10 @@ class Sender:
     def _node_ready(self, leader: int, now: float) -> bool:
         if self.node_backoff_until.get(leader, -1.0) > now:
             return False
-        return self.rpc.in_flight(f"broker-{leader}") < self.config.max_in_flight_requests_per_connection
+        return (
+            self.rpc.in_flight(f"broker-{leader}")
+            < self.config.max_in_flight_requests_per_connection
+        )
 
     def send_producer_data(self, now: float) -> float:
         """One pass of ready → drain → send; returns ms until the next useful pass."""
@@ -193,16 +200,25 @@ class Sender:
                 b.topic,
                 b.partition,
                 RecordBatch(
-                    b.producer_id, b.producer_epoch, b.base_sequence, tuple(b.record_ids),
-                    int(b.size_bytes * compression), b.created_ms,
+                    b.producer_id,
+                    b.producer_epoch,
+                    b.base_sequence,
+                    tuple(b.record_ids),
+                    int(b.size_bytes * compression),
+                    b.created_ms,
                 ),
             )
             for b in batches
         )
-        request = ProduceRequest(self.rpc.next_request_id(), self.config.acks, self.config.request_timeout_ms, entries)
+        request = ProduceRequest(
+            self.rpc.next_request_id(), self.config.acks, self.config.request_timeout_ms, entries
+        )
         target = f"broker-{leader}"
         self.world.trace(
-            "producer.send", producer=self.producer.name, leader=leader, request=request.request_id,
+            "producer.send",
+            producer=self.producer.name,
+            leader=leader,
+            request=request.request_id,
             batches=tuple((b.topic, b.partition, b.base_sequence, b.record_count) for b in batches),
         )
         if self.config.acks == 0:
@@ -213,7 +229,9 @@ class Sender:
             return
         by_key = {b.key: b for b in batches}
         self.rpc.call(
-            target, request, self.config.request_timeout_ms,
+            target,
+            request,
+            self.config.request_timeout_ms,
             lambda response: self.on_produce_response(leader, by_key, response),
             lambda error: self.on_request_error(leader, batches, error),
         )
@@ -267,8 +285,12 @@ class Sender:
             self.metadata.request_update()
         if self._can_retry(batch, error):
             self.world.trace(
-                "producer.retry", producer=self.producer.name, topic=batch.topic,
-                partition=batch.partition, error=error.name, attempts=batch.attempts,
+                "producer.retry",
+                producer=self.producer.name,
+                topic=batch.topic,
+                partition=batch.partition,
+                error=error.name,
+                attempts=batch.attempts,
                 sequence=batch.base_sequence,
             )
             batch.backoff_ms = self._retry_backoff(batch)
@@ -296,7 +318,11 @@ class Sender:
         next_ms = IDLE_POLL_MS
         oldest = self.accumulator.oldest()
         if oldest is None or oldest.created_ms + timeout > now:
-            return IDLE_POLL_MS if oldest is None else min(IDLE_POLL_MS, oldest.created_ms + timeout - now)
+            return (
+                IDLE_POLL_MS
+                if oldest is None
+                else min(IDLE_POLL_MS, oldest.created_ms + timeout - now)
+            )
         for batch in self.accumulator.incomplete_batches():
             deadline = batch.created_ms + timeout
             if deadline > now:

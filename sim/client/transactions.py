@@ -117,7 +117,9 @@ class TransactionManager:
         entry = self._entry(batch.key)
         self._remove(entry, batch)
         if bump and batch.has_sequence and batch.producer_epoch == entry.epoch:
-            self.bump_epoch(f"batch {batch.topic}/{batch.partition} seq {batch.base_sequence} failed")
+            self.bump_epoch(
+                f"batch {batch.topic}/{batch.partition} seq {batch.base_sequence} failed"
+            )
 
     def on_expired_in_flight(self, batch: ProducerBatch) -> None:
         entry = self._entry(batch.key)
@@ -139,7 +141,9 @@ class TransactionManager:
         if error in (Errors.OUT_OF_ORDER_SEQUENCE_NUMBER, Errors.UNKNOWN_PRODUCER_ID):
             is_next = batch.base_sequence == entry.last_acked_sequence + 1
             if batch.producer_epoch == entry.epoch and is_next and not entry.unresolved:
-                self.bump_epoch(f"{error.name} on {batch.topic}/{batch.partition} seq {batch.base_sequence}")
+                self.bump_epoch(
+                    f"{error.name} on {batch.topic}/{batch.partition} seq {batch.base_sequence}"
+                )
             return True
         return error.retriable
 

@@ -122,8 +122,12 @@ class Broker:
                 lost = replica.log.lose_unflushed()
                 if lost:
                     self.world.trace(
-                        "broker.truncate", broker=self.id, topic=key[0], partition=key[1],
-                        from_offset=replica.log.leo + lost, to_offset=replica.log.leo,
+                        "broker.truncate",
+                        broker=self.id,
+                        topic=key[0],
+                        partition=key[1],
+                        from_offset=replica.log.leo + lost,
+                        to_offset=replica.log.leo,
                         reason="power loss: unflushed suffix",
                     )
         self.image = None
@@ -162,7 +166,9 @@ class Broker:
                 replica = self.replicas[key]
                 if replica.role != LEADER or replica.pending_isr is not None:
                     continue
-                lagging = replica.out_of_sync(self.world.now_ms, self.config.replica_lag_time_max_ms)
+                lagging = replica.out_of_sync(
+                    self.world.now_ms, self.config.replica_lag_time_max_ms
+                )
                 if lagging:
                     new_isr = tuple(r for r in replica.isr if r not in lagging)
                     self.propose_isr(key, replica, new_isr)
@@ -190,9 +196,7 @@ class Broker:
             self.handle_metadata(source, message)
         elif isinstance(message, InitProducerIdRequest):
             self.handle_init_producer_id(source, message)
-        elif isinstance(
-            message, FetchResponse | AlterPartitionResponse | BrokerHeartbeatResponse
-        ):
+        elif isinstance(message, FetchResponse | AlterPartitionResponse | BrokerHeartbeatResponse):
             self.rpc.handle_response(source, message)
         else:
             raise AssertionError(f"{self.name}: unexpected {type(message).__name__}")
@@ -230,7 +234,9 @@ class Broker:
             waiting.append(key)
             base_offset, delayed_error = outcome
 
-            def complete(error: Errors, key=key, base_offset=base_offset, delayed_error=delayed_error):
+            def complete(
+                error: Errors, key=key, base_offset=base_offset, delayed_error=delayed_error
+            ):
                 if key not in waiting:
                     return
                 waiting.remove(key)
@@ -261,35 +267,65 @@ class Broker:
         replica = self.replicas.get(key)
         if replica is None or replica.role != LEADER:
             hint = replica.leader if replica is not None and replica.leader >= 0 else None
-            return PartitionProduceResult(topic, partition, Errors.NOT_LEADER_OR_FOLLOWER, current_leader=hint)
+            return PartitionProduceResult(
+                topic, partition, Errors.NOT_LEADER_OR_FOLLOWER, current_leader=hint
+            )
         if injected not in (None, Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND):
-            self.world.trace("broker.inject", broker=self.id, topic=topic, partition=partition, error=injected.name)
+            self.world.trace(
+                "broker.inject",
+                broker=self.id,
+                topic=topic,
+                partition=partition,
+                error=injected.name,
+            )
             return PartitionProduceResult(topic, partition, injected)
         if acks == -1 and replica.under_min_isr():
             return PartitionProduceResult(topic, partition, Errors.NOT_ENOUGH_REPLICAS)
         log = replica.log
         duplicate = log.producer_state.find_duplicate(batch)
         if duplicate is not None:
-            self.world.trace("broker.duplicate", broker=self.id, topic=topic, partition=partition, base_offset=duplicate)
+            self.world.trace(
+                "broker.duplicate",
+                broker=self.id,
+                topic=topic,
+                partition=partition,
+                base_offset=duplicate,
+            )
             base_offset = duplicate
         else:
             error = log.producer_state.check(batch)
             if error != Errors.NONE:
                 self.world.trace(
-                    "broker.reject", broker=self.id, topic=topic, partition=partition,
-                    error=error.name, producer_id=batch.producer_id, sequence=batch.base_sequence,
+                    "broker.reject",
+                    broker=self.id,
+                    topic=topic,
+                    partition=partition,
+                    error=error.name,
+                    producer_id=batch.producer_id,
+                    sequence=batch.base_sequence,
                 )
                 return PartitionProduceResult(topic, partition, error)
             log_batch = log.append_as_leader(batch, replica.leader_epoch)
             base_offset = log_batch.base_offset
             self.world.trace(
-                "broker.append", broker=self.id, topic=topic, partition=partition,
-                base_offset=base_offset, count=batch.record_count, epoch=replica.leader_epoch,
+                "broker.append",
+                broker=self.id,
+                topic=topic,
+                partition=partition,
+                base_offset=base_offset,
+                count=batch.record_count,
+                epoch=replica.leader_epoch,
             )
             replica.maybe_increment_hw()
             self.fetch_server.on_append(key)
         if injected == Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-            self.world.trace("broker.inject", broker=self.id, topic=topic, partition=partition, error=injected.name)
+            self.world.trace(
+                "broker.inject",
+                broker=self.id,
+                topic=topic,
+                partition=partition,
+                error=injected.name,
+            )
             return PartitionProduceResult(topic, partition, injected)
         if acks != -1:
             return PartitionProduceResult(topic, partition, Errors.NONE, base_offset)
@@ -329,14 +365,21 @@ class Broker:
             self._apply_partition(key, replica, state)
         self.fetchers.sync()
 
-    def _apply_partition(self, key: tuple[str, int], replica: Replica, state: PartitionState) -> None:
+    def _apply_partition(
+        self, key: tuple[str, int], replica: Replica, state: PartitionState
+    ) -> None:
         now = self.world.now_ms
         if state.leader == self.id:
             if replica.role != LEADER or replica.leader_epoch != state.leader_epoch:
                 replica.make_leader(self.id, state.leader_epoch, state.isr, now)
                 self.world.trace(
-                    "broker.become_leader", broker=self.id, topic=key[0], partition=key[1],
-                    epoch=state.leader_epoch, leo=replica.log.leo, hw=replica.log.hw,
+                    "broker.become_leader",
+                    broker=self.id,
+                    topic=key[0],
+                    partition=key[1],
+                    epoch=state.leader_epoch,
+                    leo=replica.log.leo,
+                    hw=replica.log.hw,
                 )
             elif state.partition_epoch > replica.partition_epoch:
                 replica.isr = state.isr
@@ -347,7 +390,11 @@ class Broker:
             return
         if replica.role == LEADER:
             replica.fail_delayed(Errors.NOT_LEADER_OR_FOLLOWER)
-        if replica.leader != state.leader or replica.leader_epoch != state.leader_epoch or replica.role == NONE:
+        if (
+            replica.leader != state.leader
+            or replica.leader_epoch != state.leader_epoch
+            or replica.role == NONE
+        ):
             replica.make_follower(state.leader, state.leader_epoch, state.isr)
         replica.isr = state.isr
         replica.partition_epoch = state.partition_epoch
@@ -359,12 +406,21 @@ class Broker:
         assert replica.role == LEADER and replica.pending_isr is None
         replica.pending_isr = new_isr
         self.world.trace(
-            "broker.propose_isr", broker=self.id, topic=key[0], partition=key[1],
-            isr=replica.isr, new_isr=new_isr,
+            "broker.propose_isr",
+            broker=self.id,
+            topic=key[0],
+            partition=key[1],
+            isr=replica.isr,
+            new_isr=new_isr,
         )
         request = AlterPartitionRequest(
-            self.rpc.next_request_id(), self.id, key[0], key[1],
-            replica.leader_epoch, replica.partition_epoch, new_isr,
+            self.rpc.next_request_id(),
+            self.id,
+            key[0],
+            key[1],
+            replica.leader_epoch,
+            replica.partition_epoch,
+            new_isr,
         )
         incarnation = self.incarnation
 
@@ -384,7 +440,9 @@ class Broker:
             if self.running(incarnation):
                 replica.pending_isr = None
 
-        self.rpc.call(CONTROLLER, request, self.config.replica_socket_timeout_ms, on_response, on_error)
+        self.rpc.call(
+            CONTROLLER, request, self.config.replica_socket_timeout_ms, on_response, on_error
+        )
 
 
 def _ignore(_error: Errors) -> None:

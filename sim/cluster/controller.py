@@ -80,7 +80,9 @@ class Controller:
 
     # --- topics ------------------------------------------------------------------
 
-    def create_topic(self, topic: str, partitions: int, replication_factor: int, min_insync: int) -> None:
+    def create_topic(
+        self, topic: str, partitions: int, replication_factor: int, min_insync: int
+    ) -> None:
         """Assign replicas of partition p to brokers (p + i) % brokers, leader first."""
         assert topic not in self.min_insync, f"topic {topic} exists"
         n = len(self.broker_ids)
@@ -88,8 +90,18 @@ class Controller:
         self.min_insync[topic] = min_insync
         for p in range(partitions):
             replicas = tuple(self.broker_ids[(p + i) % n] for i in range(replication_factor))
-            self.partitions[(topic, p)] = PartitionState(topic, p, replicas, replicas, replicas[0], 0, 0)
-            self.world.trace("controller.elect", topic=topic, partition=p, leader=replicas[0], epoch=0, unclean=False, isr=replicas)
+            self.partitions[(topic, p)] = PartitionState(
+                topic, p, replicas, replicas, replicas[0], 0, 0
+            )
+            self.world.trace(
+                "controller.elect",
+                topic=topic,
+                partition=p,
+                leader=replicas[0],
+                epoch=0,
+                unclean=False,
+                isr=replicas,
+            )
         self.publish()
 
     def image(self) -> MetadataImage:
@@ -168,10 +180,16 @@ class Controller:
         new_state = replace(state, isr=request.new_isr, partition_epoch=state.partition_epoch + 1)
         self.partitions[key] = new_state
         self.world.trace(
-            "controller.isr", topic=request.topic, partition=request.partition,
-            isr=request.new_isr, leader=state.leader, epoch=state.leader_epoch,
+            "controller.isr",
+            topic=request.topic,
+            partition=request.partition,
+            isr=request.new_isr,
+            leader=state.leader,
+            epoch=state.leader_epoch,
         )
-        self.net.send(NAME, source, AlterPartitionResponse(request.request_id, Errors.NONE, new_state))
+        self.net.send(
+            NAME, source, AlterPartitionResponse(request.request_id, Errors.NONE, new_state)
+        )
         self.publish()
 
     # --- fencing and election -------------------------------------------------------------
@@ -189,7 +207,9 @@ class Controller:
             if state.leader == broker_id:
                 self.partitions[key] = self._elect(replace(state, isr=isr))
             elif isr != state.isr:
-                self.partitions[key] = replace(state, isr=isr, partition_epoch=state.partition_epoch + 1)
+                self.partitions[key] = replace(
+                    state, isr=isr, partition_epoch=state.partition_epoch + 1
+                )
         self.publish()
 
     def unfence(self, broker_id: int) -> None:
@@ -216,11 +236,20 @@ class Controller:
             return state
         epoch = state.leader_epoch + 1
         self.world.trace(
-            "controller.elect", topic=state.topic, partition=state.partition,
-            leader=leader, epoch=epoch, unclean=unclean, isr=isr,
+            "controller.elect",
+            topic=state.topic,
+            partition=state.partition,
+            leader=leader,
+            epoch=epoch,
+            unclean=unclean,
+            isr=isr,
         )
         return replace(
-            state, leader=leader, isr=isr, leader_epoch=epoch, partition_epoch=state.partition_epoch + 1
+            state,
+            leader=leader,
+            isr=isr,
+            leader_epoch=epoch,
+            partition_epoch=state.partition_epoch + 1,
         )
 
     def elect_if_offline(self) -> None:

@@ -63,7 +63,9 @@ class FetchServer:
         keys = frozenset((p.topic, p.partition) for p in request.partitions)
         parked = _ParkedFetch(source, request, keys)
         self.parked.append(parked)
-        self.broker.world.call_later(request.max_wait_ms, self._expire, parked, self.broker.incarnation)
+        self.broker.world.call_later(
+            request.max_wait_ms, self._expire, parked, self.broker.incarnation
+        )
 
     def on_append(self, key: tuple[str, int]) -> None:
         """New data on a partition: answer the fetches waiting for it."""
@@ -104,7 +106,10 @@ class FetchServer:
             epoch, end_offset = log.end_offset_for_epoch(fetch.last_fetched_epoch)
             if epoch != fetch.last_fetched_epoch or end_offset < fetch.fetch_offset:
                 return FetchPartitionData(
-                    fetch.topic, fetch.partition, Errors.NONE, log.hw,
+                    fetch.topic,
+                    fetch.partition,
+                    Errors.NONE,
+                    log.hw,
                     diverging_epoch=(epoch, end_offset),
                 )
         assert fetch.fetch_offset <= log.leo, (key, fetch.fetch_offset, log.leo)
@@ -147,7 +152,11 @@ class ReplicaFetchers:
 
     def _partitions(self, leader: int) -> list[tuple[str, int]]:
         replicas = self.broker.replicas
-        return [k for k in sorted(replicas) if replicas[k].role == FOLLOWER and replicas[k].leader == leader]
+        return [
+            k
+            for k in sorted(replicas)
+            if replicas[k].role == FOLLOWER and replicas[k].leader == leader
+        ]
 
     def _fetch_loop(self, fetcher: _Fetcher):
         """Fetch from one leader until we follow none of its partitions."""
@@ -165,17 +174,25 @@ class ReplicaFetchers:
                 continue
             partitions = tuple(
                 FetchPartition(
-                    k[0], k[1], broker.replicas[k].log.leo,
-                    broker.replicas[k].log.last_epoch, broker.replicas[k].leader_epoch,
+                    k[0],
+                    k[1],
+                    broker.replicas[k].log.leo,
+                    broker.replicas[k].log.last_epoch,
+                    broker.replicas[k].leader_epoch,
                 )
                 for k in keys
             )
             request = FetchRequest(
-                broker.rpc.next_request_id(), broker.id, partitions, config.replica_fetch_wait_max_ms
+                broker.rpc.next_request_id(),
+                broker.id,
+                partitions,
+                config.replica_fetch_wait_max_ms,
             )
             done = world.env.event()
             broker.rpc.call(
-                leader_name, request, config.replica_socket_timeout_ms,
+                leader_name,
+                request,
+                config.replica_socket_timeout_ms,
                 lambda response, done=done: done.succeed(response),
                 lambda error, done=done: done.succeed(error),
             )
@@ -210,8 +227,12 @@ class ReplicaFetchers:
             old_leo = log.leo
             log.truncate_to(max(target, 0))
             broker.world.trace(
-                "broker.truncate", broker=broker.id, topic=key[0], partition=key[1],
-                from_offset=old_leo, to_offset=log.leo,
+                "broker.truncate",
+                broker=broker.id,
+                topic=key[0],
+                partition=key[1],
+                from_offset=old_leo,
+                to_offset=log.leo,
                 reason=f"diverging from leader broker-{leader} at epoch {epoch}",
             )
             return True

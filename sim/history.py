@@ -68,6 +68,7 @@ class History:
         self.faults: list[Op] = []
         self.txns: list[Txn] = []
         self._pending = 0
+        self._indexes: dict[tuple[str, str], tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self.status)
@@ -78,15 +79,10 @@ class History:
         self, process: str, topic: str, partition: int, time_ms: float, txn: int = NO_TXN
     ) -> int:
         """Record a `send()` call; returns the new record's id."""
-        p = self._process_index.get(process)
-        if p is None:
-            p = self._process_index[process] = len(self.processes)
-            self.processes.append(process)
-            self._sends_by_process.append(0)
-        t = self._topic_index.get(topic)
-        if t is None:
-            t = self._topic_index[topic] = len(self.topics)
-            self.topics.append(topic)
+        indexes = self._indexes.get((process, topic))
+        if indexes is None:
+            indexes = self._indexes[(process, topic)] = self._register(process, topic)
+        p, t = indexes
         record_id = len(self.status)
         self.process.append(p)
         self.topic.append(t)
@@ -101,6 +97,18 @@ class History:
         self.txn.append(txn)
         self._pending += 1
         return record_id
+
+    def _register(self, process: str, topic: str) -> tuple[int, int]:
+        p = self._process_index.get(process)
+        if p is None:
+            p = self._process_index[process] = len(self.processes)
+            self.processes.append(process)
+            self._sends_by_process.append(0)
+        t = self._topic_index.get(topic)
+        if t is None:
+            t = self._topic_index[topic] = len(self.topics)
+            self.topics.append(topic)
+        return p, t
 
     def ok(self, record_ids: Sequence[int], time_ms: float, base_offset: int) -> None:
         """Acknowledge a batch: offsets are base + index, or all -1 (acks=0, or

@@ -16,7 +16,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from sim.client.accumulator import record_size
+from sim.client.accumulator import RECORD_BATCH_OVERHEAD, record_size
 from sim.client.producer import KafkaProducer
 from sim.world import World
 
@@ -76,19 +76,29 @@ class WorkloadRunner:
         start = world.now_ms
         sent = 0
         history = producer.history
+        accumulator = producer.accumulator
+        append = producer.append
+        keyless = workload.keys == "none"
+        keyless_size = record_size(0, workload.value_bytes)
         while sent < workload.records:
             due = min(workload.records, int((world.now_ms - start) / spacing_ms) + 1)
             while sent < due:
-                key = workload.key_for(sent)
-                size = record_size(len(key) if key is not None else 0, workload.value_bytes)
-                if not producer.accumulator.has_room(size):
+                if keyless:
+                    key, size = None, keyless_size
+                else:
+                    key = workload.key_for(sent)
+                    size = record_size(len(key), workload.value_bytes)
+                bound = (
+                    accumulator.used_bytes + accumulator.batch_size + size + RECORD_BATCH_OVERHEAD
+                )
+                if bound > accumulator.buffer_memory and not accumulator.has_room(size):
                     ok = yield from self._wait_for_room(producer, size)
                     if not ok:
                         record_id = history.invoke(producer.name, workload.topic, -1, world.now_ms)
                         history.fail([record_id], world.now_ms, "KafkaTimeoutError")
                         sent += 1
                         continue
-                producer.append(workload.topic, None, key, key, None, None, size, None)
+                append(workload.topic, None, key, key, None, None, size, None)
                 sent += 1
             if sent < workload.records:
                 next_due = start + sent * spacing_ms

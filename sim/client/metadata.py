@@ -37,6 +37,8 @@ class ClientMetadata:
         self.image: MetadataImage | None = None
         self._leaders: dict[tuple[str, int], PartitionState] = {}
         self._topics: dict[str, list[int]] = {}
+        self._sorted: dict[str, tuple[int, ...]] = {}
+        self._available: dict[str, tuple[int, ...]] = {}
         self.need_update = True
         self.in_flight = False
         self.last_attempt_ms = -1e18
@@ -63,6 +65,14 @@ class ClientMetadata:
         if parts is None:
             return None
         return {p for p in parts if self._leaders[(topic, p)].leader >= 0}
+
+    def sorted_partitions(self, topic: str) -> tuple[int, ...]:
+        """All partitions of a topic, sorted (cached per metadata update: a hot path)."""
+        return self._sorted.get(topic, ())
+
+    def sorted_available(self, topic: str) -> tuple[int, ...]:
+        """Partitions with a leader, sorted (cached per metadata update)."""
+        return self._available.get(topic, ())
 
     def knows_topic(self, topic: str) -> bool:
         return topic in self._topics
@@ -103,6 +113,11 @@ class ClientMetadata:
         for state in image.partitions:
             topics.setdefault(state.topic, []).append(state.partition)
         self._topics = {t: sorted(ps) for t, ps in topics.items()}
+        self._sorted = {t: tuple(ps) for t, ps in self._topics.items()}
+        self._available = {
+            t: tuple(p for p in ps if self._leaders[(t, p)].leader >= 0)
+            for t, ps in self._topics.items()
+        }
         self.updates += 1
         self.on_update()
 

@@ -99,14 +99,20 @@ class ClusterView(Protocol):
     def available_partitions_for_topic(self, topic: str) -> set[int] | None: ...
 
 
-def _all_partitions(topic: str, cluster: ClusterView) -> list[int]:
-    partitions = cluster.partitions_for_topic(topic)
+def _all_partitions(topic: str, cluster: ClusterView) -> Sequence[int]:
+    fast = getattr(cluster, "sorted_partitions", None)  # The producer's metadata caches these.
+    partitions = (
+        fast(topic) if fast is not None else sorted(cluster.partitions_for_topic(topic) or ())
+    )
     if not partitions:  # kafka-python's DefaultPartitioner raises ValueError here too.
         raise ValueError(f"Topic {topic} not found in ClusterMetadata")
-    return sorted(partitions)
+    return partitions
 
 
-def _available_partitions(topic: str, cluster: ClusterView) -> list[int]:
+def _available_partitions(topic: str, cluster: ClusterView) -> Sequence[int]:
+    fast = getattr(cluster, "sorted_available", None)
+    if fast is not None:
+        return fast(topic)
     return sorted(cluster.available_partitions_for_topic(topic) or ())
 
 

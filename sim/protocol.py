@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 
 class Errors(IntEnum):
@@ -116,15 +117,22 @@ class RecordBatch:
     create_time_ms: float
     is_transactional: bool = False
     control: str | None = None  # "COMMIT" | "ABORT" for control batches
+    payload: tuple[Any, ...] = ()
+    """Internal records (transaction state, committed offsets) instead of record ids."""
 
     def __post_init__(self) -> None:
         assert self.size_bytes >= 0
         assert self.control in (None, "COMMIT", "ABORT"), self.control
-        assert (self.control is None) == bool(self.record_ids), "control batches carry no records"
+        if self.control is not None:
+            assert not self.record_ids and not self.payload, "control batches carry no records"
+        else:
+            assert bool(self.record_ids) != bool(self.payload), "a batch carries records or payload"
 
     @property
     def record_count(self) -> int:
-        return len(self.record_ids) if self.control is None else 1
+        if self.control is not None:
+            return 1
+        return len(self.record_ids) if self.record_ids else len(self.payload)
 
     @property
     def last_sequence(self) -> int:
@@ -327,6 +335,152 @@ class BrokerHeartbeatResponse:
     fenced: bool
 
 
+# --- Transactions (KIP-98) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FindCoordinatorRequest:
+    request_id: int
+    key: str
+    key_type: str = "transaction"  # "transaction" | "group"
+
+
+@dataclass(frozen=True, slots=True)
+class FindCoordinatorResponse:
+    request_id: int
+    error: Errors
+    node: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class AddPartitionsToTxnRequest:
+    request_id: int
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    partitions: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AddPartitionsToTxnResponse:
+    request_id: int
+    error: Errors
+
+
+@dataclass(frozen=True, slots=True)
+class AddOffsetsToTxnRequest:
+    request_id: int
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddOffsetsToTxnResponse:
+    request_id: int
+    error: Errors
+
+
+@dataclass(frozen=True, slots=True)
+class TxnOffsetCommitRequest:
+    request_id: int
+    transactional_id: str
+    group_id: str
+    producer_id: int
+    producer_epoch: int
+    offsets: tuple[tuple[str, int, int], ...]  # (topic, partition, next offset to consume)
+
+
+@dataclass(frozen=True, slots=True)
+class TxnOffsetCommitResponse:
+    request_id: int
+    error: Errors
+
+
+@dataclass(frozen=True, slots=True)
+class EndTxnRequest:
+    request_id: int
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    commit: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EndTxnResponse:
+    request_id: int
+    error: Errors
+
+
+@dataclass(frozen=True, slots=True)
+class TxnMarker:
+    """One producer's COMMIT or ABORT for a set of partitions (WriteTxnMarkers)."""
+
+    producer_id: int
+    producer_epoch: int
+    commit: bool
+    coordinator_epoch: int
+    partitions: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteTxnMarkersRequest:
+    request_id: int
+    marker: TxnMarker
+
+
+@dataclass(frozen=True, slots=True)
+class WriteTxnMarkersResponse:
+    request_id: int
+    results: tuple[tuple[str, int, Errors], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetFetchRequest:
+    request_id: int
+    group_id: str
+    partitions: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetFetchResponse:
+    request_id: int
+    error: Errors
+    offsets: tuple[tuple[str, int, int], ...] = ()  # -1: no committed offset
+
+
+# --- Consumer fetch ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerFetchRequest:
+    """Consumer -> leader: read from each partition at an offset."""
+
+    request_id: int
+    isolation_level: str  # "read_uncommitted" | "read_committed"
+    partitions: tuple[tuple[str, int, int], ...]  # (topic, partition, fetch offset)
+    max_batches: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerFetchData:
+    topic: str
+    partition: int
+    error: Errors
+    high_watermark: int = 0
+    last_stable_offset: int = 0
+    log_start_offset: int = 0
+    batches: tuple[LogBatch, ...] = ()
+    aborted: tuple[tuple[int, int], ...] = ()  # (producer id, first offset) of aborted txns
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerFetchResponse:
+    request_id: int
+    partitions: tuple[ConsumerFetchData, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Disconnected:
     """Not a message on the wire: what `net` hands a node whose peer reset the link."""
@@ -348,5 +502,21 @@ REQUEST_TYPES = {
     "AlterPartitionResponse": AlterPartitionResponse,
     "BrokerHeartbeat": BrokerHeartbeat,
     "BrokerHeartbeatResponse": BrokerHeartbeatResponse,
+    "FindCoordinatorRequest": FindCoordinatorRequest,
+    "FindCoordinatorResponse": FindCoordinatorResponse,
+    "AddPartitionsToTxnRequest": AddPartitionsToTxnRequest,
+    "AddPartitionsToTxnResponse": AddPartitionsToTxnResponse,
+    "AddOffsetsToTxnRequest": AddOffsetsToTxnRequest,
+    "AddOffsetsToTxnResponse": AddOffsetsToTxnResponse,
+    "TxnOffsetCommitRequest": TxnOffsetCommitRequest,
+    "TxnOffsetCommitResponse": TxnOffsetCommitResponse,
+    "EndTxnRequest": EndTxnRequest,
+    "EndTxnResponse": EndTxnResponse,
+    "WriteTxnMarkersRequest": WriteTxnMarkersRequest,
+    "WriteTxnMarkersResponse": WriteTxnMarkersResponse,
+    "OffsetFetchRequest": OffsetFetchRequest,
+    "OffsetFetchResponse": OffsetFetchResponse,
+    "ConsumerFetchRequest": ConsumerFetchRequest,
+    "ConsumerFetchResponse": ConsumerFetchResponse,
 }
 """Message type names as scenario files write them (`drop.message`, `error.message`)."""

@@ -21,6 +21,7 @@ from sim.client.producer import KafkaProducer
 from sim.world import World
 
 TICK_MS_MIN = 1.0
+TXN_POLL_MS = 5.0
 METADATA_POLL_MS = 10.0
 
 
@@ -34,6 +35,15 @@ class Workload:
     keys: str = "none"
     value_bytes: int = 100
     start_ms: float = 0.0
+    txn_size: int | None = None
+    abort_every: int | None = None
+    producer_start_ms: tuple[float, ...] = ()
+    """Per-producer start times (producer i starts at the i-th, default start_ms)."""
+
+    def start_for(self, index: int) -> float:
+        if index < len(self.producer_start_ms):
+            return self.producer_start_ms[index]
+        return self.start_ms
 
     def key_for(self, index: int) -> bytes | None:
         if self.keys == "none":
@@ -58,21 +68,29 @@ class WorkloadRunner:
         return self.finished == len(self.producers)
 
     def start(self) -> None:
-        for producer in self.producers:
-            self.world.process(self._produce(producer))
+        for index, producer in enumerate(self.producers):
+            if getattr(producer, "txn_client", None) is not None and self.workload.txn_size:
+                self.world.process(self._produce_transactional(producer, index))
+            else:
+                self.world.process(self._produce(producer, index))
 
-    def _produce(self, producer: KafkaProducer) -> Generator[Any, Any, None]:
+    def _await_start(self, producer: KafkaProducer, index: int) -> Generator[Any, Any, None]:
+        world = self.world
+        start_ms = self.workload.start_for(index)
+        if start_ms > world.now_ms:
+            yield world.timeout(start_ms - world.now_ms)
+        while not producer.metadata.knows_topic(self.workload.topic):
+            producer.metadata.request_update()
+            producer.sender.wake()
+            yield world.timeout(METADATA_POLL_MS)
+
+    def _produce(self, producer: KafkaProducer, index: int) -> Generator[Any, Any, None]:
         """Send this producer's records on schedule; bounded by `records`."""
         world = self.world
         workload = self.workload
         spacing_ms = 1000.0 / workload.rate_per_s
         tick_ms = max(TICK_MS_MIN, spacing_ms)
-        if workload.start_ms > world.now_ms:
-            yield world.timeout(workload.start_ms - world.now_ms)
-        while not producer.metadata.knows_topic(workload.topic):
-            producer.metadata.request_update()
-            producer.sender.wake()
-            yield world.timeout(METADATA_POLL_MS)
+        yield from self._await_start(producer, index)
         start = world.now_ms
         sent = 0
         history = producer.history
@@ -113,3 +131,67 @@ class WorkloadRunner:
                 return False
             yield self.world.timeout(min(TICK_MS_MIN, deadline - self.world.now_ms))
         return True
+
+    # --- transactions -------------------------------------------------------------------
+
+    def _produce_transactional(self, producer: KafkaProducer, index: int) -> Generator[Any, Any, None]:
+        """init, then transactions of `txn_size` records, aborting every `abort_every`-th.
+
+        A fatal error (fenced by a newer instance) ends this producer; an
+        abortable one aborts the transaction and goes on with the next.
+        """
+        world = self.world
+        workload = self.workload
+        client = producer.txn_client
+        assert client is not None and workload.txn_size
+        spacing_ms = 1000.0 / workload.rate_per_s
+        yield from self._await_start(producer, index)
+        result = client.initialize()
+        producer.sender.wake()
+        yield from self._wait(result)
+        sent = 0
+        txn_index = 0
+        while result.error is None and sent < workload.records:
+            client.begin()
+            count = min(workload.txn_size, workload.records - sent)
+            start = world.now_ms
+            for i in range(count):
+                due = start + i * spacing_ms
+                if due > world.now_ms:
+                    yield world.timeout(due - world.now_ms)
+                if client.has_error():
+                    break
+                key = workload.key_for(sent)
+                size = record_size(len(key) if key is not None else 0, workload.value_bytes)
+                producer.append(workload.topic, None, key, key, None, None, size, None, txn=client.history_txn)
+                sent += 1
+            txn_index += 1
+            commit = not (workload.abort_every and txn_index % workload.abort_every == 0)
+            result = yield from self._end(producer, commit and not client.has_error())
+            if client.state == "FATAL_ERROR":
+                break
+            if result.error is not None:
+                result = yield from self._end(producer, False)
+        self.finished += 1
+
+    def _end(self, producer: KafkaProducer, commit: bool) -> Generator[Any, Any, Any]:
+        client = producer.txn_client
+        assert client is not None
+        try:
+            result = client.begin_end(commit)
+        except Exception as error:  # noqa: BLE001 - the state machine refused: record and go on
+            world = self.world
+            world.trace("workload.txn_refused", producer=producer.name, error=str(error))
+            from sim.client.transactional import TxnResult
+
+            failed = TxnResult()
+            failed.fail(error if isinstance(error, Exception) else RuntimeError(str(error)))
+            return failed
+        producer.sender.wake()
+        yield from self._wait(result)
+        return result
+
+    def _wait(self, result: Any) -> Generator[Any, Any, None]:
+        """Poll a transactional result (cheap: transactions are few)."""
+        while not result.done:
+            yield self.world.timeout(TXN_POLL_MS)

@@ -96,6 +96,10 @@ class RecordAccumulator:
         self.deques: dict[tuple[str, int], deque[ProducerBatch]] = {}
         self.flushing = 0
         self.closing = False
+        self.exhausted = False
+        """The last `has_room` found no room: a send is waiting for memory (Java's
+        `BufferPool.queued() > 0`), which makes every head batch ready. The next
+        `has_room` that finds room clears it."""
         self.incomplete: dict[int, ProducerBatch] = {}
         """Every batch not yet completed, by identity, for flush() and expiry."""
 
@@ -126,7 +130,10 @@ class RecordAccumulator:
         return max(self.batch_size, size + RECORD_BATCH_OVERHEAD)
 
     def has_room(self, size: int) -> bool:
-        return self.used_bytes + self.new_batch_capacity(size) <= self.buffer_memory
+        """Whether a new batch for a record of `size` fits; callers wait when it does not."""
+        room = self.used_bytes + self.new_batch_capacity(size) <= self.buffer_memory
+        self.exhausted = not room
+        return room
 
     def append_new(
         self,
@@ -164,7 +171,8 @@ class RecordAccumulator:
         """When the head batch becomes sendable (Kafka's `batchReady`)."""
         if batch.retry:
             return batch.last_attempt_ms + batch.backoff_ms
-        if batch.closed or deque_len > 1 or self.flushing or self.closing:
+        if batch.closed or deque_len > 1 or self.flushing or self.closing or self.exhausted:
+            # Java's batchReady: full, more than one batch, memory exhausted, closing, flushing.
             return batch.created_ms
         return batch.created_ms + self.linger_ms
 

@@ -133,6 +133,7 @@ class FutureRecordMetadata(Future):
         timestamp_ms: int,
         driver: Driver | None = None,
         on_callback_error: Callable[[str], None] | None = None,
+        header_size: int = -1,
     ) -> None:
         super().__init__(driver, on_callback_error)
         self.topic = topic
@@ -140,6 +141,7 @@ class FutureRecordMetadata(Future):
         self._key_size = key_size
         self._value_size = value_size
         self._timestamp_ms = timestamp_ms
+        self._header_size = header_size
 
     def complete(self, offset: int, error: KafkaError | None) -> None:
         if error is not None:
@@ -155,7 +157,7 @@ class FutureRecordMetadata(Future):
                 None,
                 self._key_size,
                 self._value_size,
-                -1,
+                self._header_size,
             )
         )
 

@@ -134,9 +134,9 @@ class KafkaProducer:
         if self.closed:
             raise errors.IllegalStateError("KafkaProducer already closed!")
         if value is None and key is None:
-            raise AssertionError("Need at least one: key or value")
-        key_bytes = self._serialize(self.config.key_serializer, topic, key, "key")
-        value_bytes = self._serialize(self.config.value_serializer, topic, value, "value")
+            raise ValueError("Need at least one: key or value")  # kafka-python's ValueError.
+        key_bytes = self._serialize(self.config.key_serializer, topic, headers, key, "key")
+        value_bytes = self._serialize(self.config.value_serializer, topic, headers, value, "value")
         headers_size = sum(len(k.encode()) + len(v or b"") for k, v in headers or ())
         self._wait_on_metadata(topic)
         size = record_size(len(key_bytes or b""), len(value_bytes or b""), headers_size)
@@ -150,6 +150,8 @@ class KafkaProducer:
             timestamp,
             self.env.run_until,
             self._callback_error,
+            # kafka-python: the serialized header size, or -1 without headers.
+            headers_size if headers else -1,
         )
         if not self.accumulator.has_room(size):
             deadline = self.config.max_block_ms
@@ -212,11 +214,23 @@ class KafkaProducer:
             self.sender.wake()
         return record_id
 
-    def _serialize(self, serializer: Any, topic: str, data: Any, what: str) -> bytes | None:
+    def _serialize(
+        self, serializer: Any, topic: str, headers: Any, data: Any, what: str
+    ) -> bytes | None:
         if serializer is not None and data is not None:
-            data = serializer(data)
+            # kafka-python 3.x: a `Serializer` object is called as
+            # serialize(topic, headers, data); a plain callable as fn(data).
+            serialize = getattr(serializer, "serialize", None)
+            if callable(serialize):
+                data = serialize(topic, headers or [], data)
+            else:
+                data = serializer(data)
         if data is not None and not isinstance(data, bytes | bytearray | memoryview):
-            raise AssertionError(f"{what} must be bytes (or set {what}_serializer)")
+            # kafka-python raises TypeError("Unsupported type for serialized value: ...").
+            raise TypeError(
+                f"Unsupported type for serialized {what}: {type(data)} "
+                f"({what} must be bytes, or set {what}_serializer)"
+            )
         return None if data is None else bytes(data)
 
     def _check_size(self, size: int) -> None:
@@ -233,8 +247,8 @@ class KafkaProducer:
 
     def _check_partition(self, topic: str, partition: int) -> None:
         partitions = self.metadata.partitions_for_topic(topic) or set()
-        if partition not in partitions:
-            raise AssertionError(f"Unrecognized partition {partition} for topic {topic}")
+        if partition not in partitions:  # kafka-python's `_partition` raises ValueError.
+            raise ValueError(f"Unrecognized partition {partition} for topic {topic}")
 
     def _wait_on_metadata(self, topic: str) -> None:
         """Block (in simulated time) until the topic's metadata is known (`max_block_ms`)."""

@@ -296,6 +296,11 @@ class Sender:
             batch.backoff_ms = self._retry_backoff(batch)
             self.accumulator.reenqueue(batch, self.world.now_ms, self.txn is not None)
             return
+        if error == Errors.DUPLICATE_SEQUENCE_NUMBER:
+            # Java's Sender.completeBatch: the broker saw this sequence but no longer has
+            # its offset, so the batch succeeds without one (SEMANTICS.md §3.6).
+            self.complete_ok(batch, -1)
+            return
         if self.txn is not None:
             self.txn.on_failure(batch, bump=batch.attempts <= self.config.retries)
         self.producer.on_batch_done(batch, -1, errors.for_code(error), ok=False)
@@ -318,6 +323,11 @@ class Sender:
         next_ms = IDLE_POLL_MS
         oldest = self.accumulator.oldest()
         if oldest is None or oldest.created_ms + timeout > now:
+            # Java's Sender.runOnce calls maybeResolveSequences on every pass, not
+            # only when something expires: an unresolved partition whose last
+            # in-flight batch completed since must get its epoch bump now.
+            if self._maybe_resolve_sequences():
+                return 0.0
             return (
                 IDLE_POLL_MS
                 if oldest is None
@@ -341,7 +351,15 @@ class Sender:
                 f"{now - batch.created_ms:.0f} ms has passed since batch creation"
             )
             self.producer.on_batch_done(batch, -1, errors.KafkaTimeoutError(message), ok=False)
-        if self.txn is not None:
-            for key in sorted(self.txn.partitions):
-                self.txn.maybe_resolve(key)
+        if self._maybe_resolve_sequences():
+            return 0.0
         return next_ms
+
+    def _maybe_resolve_sequences(self) -> bool:
+        """`TransactionManager.maybeResolveSequences`; True if an epoch was bumped."""
+        if self.txn is None:
+            return False
+        bumped = False
+        for key in sorted(k for k, entry in self.txn.partitions.items() if entry.unresolved):
+            bumped = self.txn.maybe_resolve(key) or bumped
+        return bumped

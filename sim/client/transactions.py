@@ -78,7 +78,10 @@ class TransactionManager:
             self._rebase(batch.key, entry)
         if batch.has_sequence:
             return bool(entry.in_flight) and entry.in_flight[0] is batch
-        return True
+        # Java's shouldStopDrainBatchesForPartition: no new batch is drained while
+        # an earlier sequence is unresolved (expired after being sent); it waits
+        # for a later ack to resolve it or for the epoch bump (`maybe_resolve`).
+        return not entry.unresolved
 
     def _rebase(self, key: tuple[str, int], entry: _PartitionEntry) -> None:
         """Restart the partition's sequences at 0 under the current epoch."""
@@ -132,6 +135,7 @@ class TransactionManager:
         entry = self.partitions.get(key)
         if entry is None or not entry.unresolved or entry.in_flight:
             return False
+        entry.unresolved = False  # Resolved by the bump, once (Java removes it from the map).
         self.bump_epoch(f"unresolved sequence on {key[0]}/{key[1]}")
         return True
 

@@ -86,6 +86,8 @@ class Broker:
         self.image: MetadataImage | None = None
         self.alive = True
         self.incarnation = 0
+        self.registered = True
+        """Whether the controller accepted this incarnation (the first one is registered)."""
         self.rpc = RpcClient(world, net, self.name)
         self.injected: list[InjectedError] = []
         self.fetch_server = FetchServer(self)
@@ -131,6 +133,7 @@ class Broker:
                         reason="power loss: unflushed suffix",
                     )
         self.image = None
+        self.registered = False
         self.world.trace("broker.crash", broker=self.id, lose_unflushed=lose_unflushed)
 
     def restart(self) -> None:
@@ -191,12 +194,23 @@ class Broker:
         elif isinstance(message, FetchRequest):
             self.fetch_server.handle(source, message)
         elif isinstance(message, MetadataUpdate):
-            self.apply_image(message.image)
+            # A restarted broker acts on no metadata until the controller has accepted its
+            # new incarnation: KRaft rejects the registration while the old session is
+            # valid (`ClusterControlManager.registerBroker`, DuplicateBrokerRegistration)
+            # and the broker starts fenced, so it never resumes its previous incarnation's
+            # leadership at the old epoch (which would make followers truncate to it).
+            if self.registered:
+                self.apply_image(message.image)
         elif isinstance(message, MetadataRequest):
             self.handle_metadata(source, message)
         elif isinstance(message, InitProducerIdRequest):
             self.handle_init_producer_id(source, message)
-        elif isinstance(message, FetchResponse | AlterPartitionResponse | BrokerHeartbeatResponse):
+        elif isinstance(message, BrokerHeartbeatResponse):
+            # Any answer reaching this incarnation (crash resets the connection, so none
+            # from an older one) means the controller accepted it, even if it came late.
+            self.registered = True
+            self.rpc.handle_response(source, message)
+        elif isinstance(message, FetchResponse | AlterPartitionResponse):
             self.rpc.handle_response(source, message)
         else:
             raise AssertionError(f"{self.name}: unexpected {type(message).__name__}")

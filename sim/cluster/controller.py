@@ -157,9 +157,11 @@ class Controller:
                 return  # The old incarnation's session must expire first.
             session.incarnation = heartbeat.incarnation
         session.last_heartbeat_ms = now
+        # Answer before publishing: a restarted broker ignores metadata until it knows it
+        # is registered, so the answer must reach it before the image unfencing it (FIFO).
+        self.net.send(NAME, source, BrokerHeartbeatResponse(heartbeat.request_id, False))
         if session.fenced:
             self.unfence(heartbeat.broker_id)
-        self.net.send(NAME, source, BrokerHeartbeatResponse(heartbeat.request_id, False))
 
     def _on_alter_partition(self, source: str, request: AlterPartitionRequest) -> None:
         key = (request.topic, request.partition)

@@ -81,8 +81,8 @@ class PartitionLog:
         """Whole batches starting exactly at `offset` (a batch boundary)."""
         assert max_batches > 0
         index = bisect.bisect_left(self._base_offsets, offset)
-        if index < len(self.batches):
-            assert self._base_offsets[index] == offset, (
+        if offset < self.leo:  # Inside the last batch too: `index` is then past the end.
+            assert index < len(self.batches) and self._base_offsets[index] == offset, (
                 f"{self.topic}/{self.partition}: fetch at {offset} is not a batch boundary"
             )
         return tuple(self.batches[index : index + max_batches])
@@ -91,10 +91,17 @@ class PartitionLog:
         """(largest epoch <= `epoch`, its end offset), as `LeaderEpochFileCache.endOffsetFor`.
 
         The end offset of an epoch is the start of the next one, or the LEO
-        for the latest epoch. (UNDEFINED, UNDEFINED) when no such epoch.
+        for the latest epoch. Below the first known epoch: (`epoch`, start of
+        the first epoch), as Kafka answers; (UNDEFINED, UNDEFINED) when the
+        cache is empty or `epoch` is above every known epoch.
         """
-        if not self.epochs or epoch < self.epochs[0][0]:
+        if epoch < 0 or not self.epochs or epoch > self.epochs[-1][0]:
             return (UNDEFINED_EPOCH, UNDEFINED_EPOCH)
+        if epoch < self.epochs[0][0]:
+            # Kafka's `endOffsetFor` answers (requestedEpoch, first start offset) here, not
+            # UNDEFINED: a follower whose epochs all lie above the leader's diverging epoch
+            # must truncate to its first epoch's start, else it never converges.
+            return (epoch, self.epochs[0][1])
         starts = [e for e, _ in self.epochs]
         index = bisect.bisect_right(starts, epoch) - 1
         found_epoch = self.epochs[index][0]
@@ -126,7 +133,9 @@ class PartitionLog:
         if offset >= self.leo:
             return 0
         index = bisect.bisect_left(self._base_offsets, offset)
-        assert index == len(self.batches) or self._base_offsets[index] == offset, (
+        # offset < LEO here, so it must start a batch; an offset inside the last batch
+        # would otherwise set the LEO without removing that batch.
+        assert index < len(self.batches) and self._base_offsets[index] == offset, (
             f"{self.topic}/{self.partition}: truncation to {offset} is not a batch boundary"
         )
         removed = self.leo - offset

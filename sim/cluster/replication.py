@@ -240,5 +240,8 @@ class ReplicaFetchers:
             if log_batch.base_offset != log.leo:
                 break  # Stale response after a truncation; the next fetch resumes.
             log.append_replicated(log_batch)
-        log.hw = max(log.hw, min(data.high_watermark, log.leo))
+        # A follower's HW is the leader's, capped by its own LEO (`maybeUpdateHighWatermark`,
+        # bounded by [log start, LEO]); it may go down, e.g. after a failover to a leader
+        # whose HW still lags: the leader's HW, not the follower's past, says what is committed.
+        log.hw = min(data.high_watermark, log.leo)
         return True

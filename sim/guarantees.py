@@ -419,7 +419,11 @@ def _message_fault(topo: _Topology, fault: FaultSpec, flags: dict[str, Any]) -> 
         flags["client_timeouts"] = True
     if broker_link and topo.replication_factor >= 2:
         flags["isr_stall"] = True
-    if fault.kind == "pause" and "leader" in ends and _end_ms(fault) - fault.at_ms >= topo.session_ms:
+    if (
+        fault.kind == "pause"
+        and "leader" in ends
+        and _end_ms(fault) - fault.at_ms >= topo.session_ms
+    ):
         flags["leader_death_cut"] = True
 
 

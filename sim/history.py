@@ -67,6 +67,9 @@ class History:
         self._sends_by_process: list[int] = []
         self.faults: list[Op] = []
         self.txns: list[Txn] = []
+        self.payloads: dict[int, tuple[bytes | None, bytes | None, int]] = {}
+        """(key, value, timestamp) of records sent through the Python API, by id:
+        the simulated log stores ids, consumers read the bytes from here."""
         self._pending = 0
         self._indexes: dict[tuple[str, str], tuple[int, int]] = {}
 

@@ -209,11 +209,15 @@ def run_task(task: tuple[str, tuple[str, ...], int]) -> dict[str, Any]:
     try:
         result = run_scenario(scenario, seed)
     except Exception as error:  # A crash of the engine is reported, not fatal to the sweep.
-        replay = " ".join(["kpsim run", path, "--seed", str(seed), *(f"--set {o}" for o in overrides)])
+        replay = " ".join(
+            ["kpsim run", path, "--seed", str(seed), *(f"--set {o}" for o in overrides)]
+        )
         return {"seed": seed, "error": f"{type(error).__name__}: {error}", "replay": replay}
     return {
         "seed": seed,
-        "counts": {k: result.counts.get(k, 0) for k in ("sent", "acked", "failed", "unknown", *ANOMALIES)},
+        "counts": {
+            k: result.counts.get(k, 0) for k in ("sent", "acked", "failed", "unknown", *ANOMALIES)
+        },
         "valid": result.valid,
         "replay": result.replay,
         "wall_ms": result.wall_ms,
@@ -308,13 +312,19 @@ def _judge(cell: dict[str, Any], runs: list[dict[str, Any]]) -> None:
         hits = [r for r in ok_runs if r["counts"][kind] > 0]
         if hits:
             best = min(hits, key=lambda r: (r["counts"][kind], r["seed"]))
-            witnesses[kind] = {"seed": best["seed"], "count": best["counts"][kind], "replay": best["replay"]}
+            witnesses[kind] = {
+                "seed": best["seed"],
+                "count": best["counts"][kind],
+                "replay": best["replay"],
+            }
     cell["witnesses"] = witnesses
     smallest = min(witnesses.values(), key=lambda w: (w["count"], w["seed"]), default=None)
     cell["replay"] = smallest["replay"] if smallest else None
     cell["verdict"], cell["kinds"] = verdict(cell.get("allowed", {}), cell["anomaly_runs"])
     errors = [r for r in runs if "error" in r]
     if errors:  # The engine failed: a simulator bug, whatever the other runs showed.
-        cell["errors"] = [{"seed": r["seed"], "error": r["error"], "replay": r["replay"]} for r in errors]
+        cell["errors"] = [
+            {"seed": r["seed"], "error": r["error"], "replay": r["replay"]} for r in errors
+        ]
         cell["verdict"] = "simulator-bug"
         cell["replay"] = cell["replay"] or errors[0]["replay"]

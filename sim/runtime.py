@@ -23,9 +23,6 @@ from sim.net import Net
 from sim.result import RunResult
 from sim.world import World
 
-RUN_UNTIL_STEP_MS = 50.0
-"""How far `run_until` advances between checks of its predicate."""
-
 
 class Cluster:
     """A simulated Kafka cluster (KRaft controller + brokers) with a history.
@@ -114,23 +111,28 @@ class Cluster:
         self.clients.append(client)
 
     def run_until(self, predicate: Callable[[], bool], timeout_ms: float | None) -> None:
-        """Advance simulated time until `predicate()` holds or `timeout_ms` passes."""
-        deadline = None if timeout_ms is None else self.world.now_ms + timeout_ms
+        """Advance simulated time event by event until `predicate()` or `timeout_ms`.
+
+        Stepping one event at a time lets a blocking call (`future.get`,
+        `flush`) return at the exact simulated moment its answer arrives.
+        """
         env = self.world.env
+        deadline = None if timeout_ms is None else env.now + timeout_ms
         while not predicate():
-            if deadline is not None and env.now >= deadline:
+            next_time = env.peek()
+            if deadline is not None and next_time > deadline:
+                if deadline > env.now:
+                    env.run(until=deadline)
                 return
-            step = (
-                RUN_UNTIL_STEP_MS
-                if deadline is None
-                else min(RUN_UNTIL_STEP_MS, deadline - env.now)
-            )
-            env.run(until=env.now + max(step, 1e-6))
+            if next_time == float("inf"):
+                return  # Nothing left to happen: the predicate can never become true.
+            env.step()
 
     def run_for(self, duration_ms: float) -> None:
         """Advance simulated time by `duration_ms`."""
         assert duration_ms >= 0
-        self.world.env.run(until=self.world.now_ms + duration_ms)
+        if duration_ms > 0:
+            self.world.env.run(until=self.world.now_ms + duration_ms)
 
     # --- topics -----------------------------------------------------------------------
 

@@ -134,7 +134,9 @@ class WorkloadRunner:
 
     # --- transactions -------------------------------------------------------------------
 
-    def _produce_transactional(self, producer: KafkaProducer, index: int) -> Generator[Any, Any, None]:
+    def _produce_transactional(
+        self, producer: KafkaProducer, index: int
+    ) -> Generator[Any, Any, None]:
         """init, then transactions of `txn_size` records, aborting every `abort_every`-th.
 
         A fatal error (fenced by a newer instance) ends this producer; an
@@ -163,7 +165,9 @@ class WorkloadRunner:
                     break
                 key = workload.key_for(sent)
                 size = record_size(len(key) if key is not None else 0, workload.value_bytes)
-                producer.append(workload.topic, None, key, key, None, None, size, None, txn=client.history_txn)
+                producer.append(
+                    workload.topic, None, key, key, None, None, size, None, txn=client.history_txn
+                )
                 sent += 1
             txn_index += 1
             commit = not (workload.abort_every and txn_index % workload.abort_every == 0)

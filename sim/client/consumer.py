@@ -38,10 +38,25 @@ from sim.protocol import (
 TopicPartition = namedtuple("TopicPartition", ["topic", "partition"])
 ConsumerRecord = namedtuple(
     "ConsumerRecord",
-    ["topic", "partition", "leader_epoch", "offset", "timestamp", "timestamp_type", "key", "value",
-     "headers", "checksum", "serialized_key_size", "serialized_value_size", "serialized_header_size"],
+    [
+        "topic",
+        "partition",
+        "leader_epoch",
+        "offset",
+        "timestamp",
+        "timestamp_type",
+        "key",
+        "value",
+        "headers",
+        "checksum",
+        "serialized_key_size",
+        "serialized_value_size",
+        "serialized_header_size",
+    ],
 )
-OffsetAndMetadata = namedtuple("OffsetAndMetadata", ["offset", "metadata", "leader_epoch"], defaults=[None, "", -1])
+OffsetAndMetadata = namedtuple(
+    "OffsetAndMetadata", ["offset", "metadata", "leader_epoch"], defaults=[None, "", -1]
+)
 
 ISOLATION_LEVELS = ("read_uncommitted", "read_committed")
 DEFAULTS: dict[str, Any] = {
@@ -62,7 +77,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def apply_read(data: ConsumerFetchData, isolation_level: str, start: int) -> list[tuple[int, int, int]]:
+def apply_read(
+    data: ConsumerFetchData, isolation_level: str, start: int
+) -> list[tuple[int, int, int]]:
     """(offset, record id, leader epoch) visible to a reader from `start`.
 
     The bound is the HW, or the LSO for read_committed, where records of the
@@ -104,23 +121,33 @@ class KafkaConsumer:
 
         env = cluster if cluster is not None else (_current_env[0] if _current_env else None)
         if env is None:
-            raise errors.KafkaConfigurationError("no simulated cluster: create sim.Cluster(...) first, or pass cluster=")
+            raise errors.KafkaConfigurationError(
+                "no simulated cluster: create sim.Cluster(...) first, or pass cluster="
+            )
         unknown = sorted(set(configs) - set(DEFAULTS))
         if unknown:
             raise errors.KafkaConfigurationError(f"Unrecognized configs: {unknown}")
         self.config = dict(DEFAULTS, **configs)
         if self.config["isolation_level"] not in ISOLATION_LEVELS:
-            raise errors.KafkaConfigurationError(f"Unrecognized isolation_level {self.config['isolation_level']!r}")
+            raise errors.KafkaConfigurationError(
+                f"Unrecognized isolation_level {self.config['isolation_level']!r}"
+            )
         if self.config["auto_offset_reset"] not in ("earliest", "latest", "none"):
-            raise errors.KafkaConfigurationError(f"Unrecognized auto_offset_reset {self.config['auto_offset_reset']!r}")
+            raise errors.KafkaConfigurationError(
+                f"Unrecognized auto_offset_reset {self.config['auto_offset_reset']!r}"
+            )
         self.env = env
         self.world = env.world
         self.net = env.net
         self.name = env.new_client_name("consumer")
         self.rpc = RpcClient(self.world, self.net, self.name)
         self.metadata = ClientMetadata(
-            self.rpc, env.bootstrap_brokers(), self.config["request_timeout_ms"],
-            self.config["retry_backoff_ms"], self.config["metadata_max_age_ms"], lambda: None,
+            self.rpc,
+            env.bootstrap_brokers(),
+            self.config["request_timeout_ms"],
+            self.config["retry_backoff_ms"],
+            self.config["metadata_max_age_ms"],
+            lambda: None,
         )
         self._assignment: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
@@ -130,7 +157,13 @@ class KafkaConsumer:
         self.net.add_node(self.name, self)
         if topics:
             self._wait_metadata(list(topics))
-            self.assign([TopicPartition(t, p) for t in topics for p in sorted(self.metadata.partitions_for_topic(t) or ())])
+            self.assign(
+                [
+                    TopicPartition(t, p)
+                    for t in topics
+                    for p in sorted(self.metadata.partitions_for_topic(t) or ())
+                ]
+            )
 
     # --- the wire --------------------------------------------------------------------
 
@@ -145,7 +178,9 @@ class KafkaConsumer:
 
     def assign(self, partitions: list[TopicPartition]) -> None:
         self._assignment = [TopicPartition(*tp) for tp in partitions]
-        self._positions = {tp: self._positions[tp] for tp in self._assignment if tp in self._positions}
+        self._positions = {
+            tp: self._positions[tp] for tp in self._assignment if tp in self._positions
+        }
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._assignment)
@@ -186,11 +221,17 @@ class KafkaConsumer:
         item = data.get(tp)
         if item is None:
             return 0
-        return item.last_stable_offset if self.config["isolation_level"] == "read_committed" else item.high_watermark
+        return (
+            item.last_stable_offset
+            if self.config["isolation_level"] == "read_committed"
+            else item.high_watermark
+        )
 
     # --- polling ------------------------------------------------------------------------
 
-    def poll(self, timeout_ms: float = 0, max_records: int | None = None, update_offsets: bool = True) -> dict[TopicPartition, list[ConsumerRecord]]:
+    def poll(
+        self, timeout_ms: float = 0, max_records: int | None = None, update_offsets: bool = True
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
         """Records fetched since the last poll, waiting up to `timeout_ms` of simulated time."""
         if self.closed:
             raise errors.IllegalStateError("KafkaConsumer is closed")
@@ -209,14 +250,16 @@ class KafkaConsumer:
                 if not records or taken >= limit:
                     continue
                 chunk = records[: limit - taken]
-                self._buffer[tp] = records[len(chunk):]
+                self._buffer[tp] = records[len(chunk) :]
                 out[tp] = chunk
                 taken += len(chunk)
                 if update_offsets:
                     self._positions[tp] = chunk[-1].offset + 1
             if out or self.world.now_ms >= deadline:
                 return out
-            self.env.run_until(lambda: False, min(self.config["fetch_max_wait_ms"], deadline - self.world.now_ms))
+            self.env.run_until(
+                lambda: False, min(self.config["fetch_max_wait_ms"], deadline - self.world.now_ms)
+            )
 
     def _to_records(self, tp: TopicPartition, data: ConsumerFetchData) -> list[ConsumerRecord]:
         start = self._positions[tp]
@@ -225,21 +268,48 @@ class KafkaConsumer:
             pass
         elif data.batches:
             # Nothing visible (control records or aborted data): move past what was read.
-            bound = data.last_stable_offset if self.config["isolation_level"] == "read_committed" else data.high_watermark
+            bound = (
+                data.last_stable_offset
+                if self.config["isolation_level"] == "read_committed"
+                else data.high_watermark
+            )
             self._positions[tp] = max(start, min(bound, data.batches[-1].next_offset))
         payloads = getattr(self.env.history, "payloads", {})
         records = []
         for offset, record_id, epoch in visible:
             key, value, timestamp = payloads.get(record_id, (None, None, -1))
-            key = self.config["key_deserializer"](key) if key is not None and self.config["key_deserializer"] else key
-            value = self.config["value_deserializer"](value) if value is not None and self.config["value_deserializer"] else value
-            records.append(ConsumerRecord(
-                tp.topic, tp.partition, epoch, offset, timestamp, 0, key, value, [], None,
-                -1 if key is None else len(key), -1 if value is None else len(value), -1,
-            ))
+            key = (
+                self.config["key_deserializer"](key)
+                if key is not None and self.config["key_deserializer"]
+                else key
+            )
+            value = (
+                self.config["value_deserializer"](value)
+                if value is not None and self.config["value_deserializer"]
+                else value
+            )
+            records.append(
+                ConsumerRecord(
+                    tp.topic,
+                    tp.partition,
+                    epoch,
+                    offset,
+                    timestamp,
+                    0,
+                    key,
+                    value,
+                    [],
+                    None,
+                    -1 if key is None else len(key),
+                    -1 if value is None else len(value),
+                    -1,
+                )
+            )
         return records
 
-    def _fetch_blocking(self, wanted: list[tuple[TopicPartition, int]], timeout_ms: float) -> dict[TopicPartition, ConsumerFetchData]:
+    def _fetch_blocking(
+        self, wanted: list[tuple[TopicPartition, int]], timeout_ms: float
+    ) -> dict[TopicPartition, ConsumerFetchData]:
         """One fetch per leader; advances simulated time until answered (or timeout)."""
         topics = sorted({tp.topic for tp, _ in wanted})
         self._wait_metadata(topics)
@@ -264,8 +334,16 @@ class KafkaConsumer:
             self.metadata.request_update()
 
         for leader in sorted(by_leader):
-            request = ConsumerFetchRequest(self.rpc.next_request_id(), self.config["isolation_level"], tuple(by_leader[leader]))
-            self.rpc.call(f"broker-{leader}", request, self.config["request_timeout_ms"], on_response, on_error)
+            request = ConsumerFetchRequest(
+                self.rpc.next_request_id(), self.config["isolation_level"], tuple(by_leader[leader])
+            )
+            self.rpc.call(
+                f"broker-{leader}",
+                request,
+                self.config["request_timeout_ms"],
+                on_response,
+                on_error,
+            )
         self.env.run_until(lambda: pending[0] <= 0, max(timeout_ms, 50.0))
         return results
 
@@ -274,9 +352,13 @@ class KafkaConsumer:
             return
         self.metadata.request_update()
         deadline = self.world.now_ms + self.config["request_timeout_ms"]
-        while self.world.now_ms < deadline and not all(self.metadata.knows_topic(t) for t in topics):
+        while self.world.now_ms < deadline and not all(
+            self.metadata.knows_topic(t) for t in topics
+        ):
             wait = self.metadata.maybe_refresh(self.world.now_ms)
-            self.env.run_until(lambda: not self.metadata.in_flight, min(wait, deadline - self.world.now_ms))
+            self.env.run_until(
+                lambda: not self.metadata.in_flight, min(wait, deadline - self.world.now_ms)
+            )
         if not all(self.metadata.knows_topic(t) for t in topics):
             raise errors.KafkaTimeoutError(f"Failed to update metadata for {topics}")
 

@@ -24,10 +24,10 @@ from sim.client.future import FutureRecordMetadata
 from sim.client.metadata import ClientMetadata
 from sim.client.partitioner import make_partitioner
 from sim.client.sender import Sender
+from sim.client.transactional import TransactionalClient, TxnResult
 from sim.client.transactions import TransactionManager
 from sim.history import History
 from sim.net import Net, RpcClient
-from sim.protocol import InitProducerIdResponse, MetadataResponse, ProduceResponse
 from sim.world import World
 
 
@@ -85,7 +85,17 @@ class KafkaProducer:
         self.accumulator = RecordAccumulator(
             config.batch_size, config.linger_ms, config.buffer_memory
         )
-        self.txn_manager = TransactionManager() if config.enable_idempotence else None
+        self.txn_manager = (
+            TransactionManager(transactional=config.transactional_id is not None)
+            if config.enable_idempotence
+            else None
+        )
+        self.txn_client = (
+            TransactionalClient(self, config.transactional_id, config.transaction_timeout_ms)
+            if config.transactional_id is not None
+            else None
+        )
+        self._init_result: TxnResult | None = None
         self.partitioner = make_partitioner(
             config.partitioner, self.world.rng(f"{self.name}.partitioner")
         )
@@ -93,9 +103,9 @@ class KafkaProducer:
         self.init_attempts = 0
         self.closed = False
         self.net.add_node(self.name, self)
+        env.register_client(self)
         self.sender = Sender(self)
         self.world.process(self.sender.run())
-        env.register_client(self)
         for warning in config.warnings:
             self.world.trace("producer.config_warning", producer=self.name, warning=warning)
 
@@ -105,7 +115,7 @@ class KafkaProducer:
     # --- the wire ------------------------------------------------------------------
 
     def receive(self, source: str, message: Any) -> None:
-        if isinstance(message, ProduceResponse | MetadataResponse | InitProducerIdResponse):
+        if hasattr(message, "request_id") and type(message).__name__.endswith("Response"):
             self.rpc.handle_response(source, message)
         else:
             raise AssertionError(f"{self.name}: unexpected {type(message).__name__}")
@@ -161,7 +171,8 @@ class KafkaProducer:
                     "Failed to allocate memory within the configured max blocking time "
                     f"{self.config.max_block_ms} ms."
                 )
-        self.append(topic, partition, key, key_bytes, value, value_bytes, size, future)
+        record_id = self.append(topic, partition, key, key_bytes, value, value_bytes, size, future)
+        self.history.payloads[record_id] = (key_bytes, value_bytes, timestamp)
         return future
 
     def append(
@@ -182,6 +193,10 @@ class KafkaProducer:
         calls this directly (no future, no blocking) to stay per-batch cheap.
         """
         now = self.world.now_ms
+        client = self.txn_client
+        if client is not None:
+            client.fail_if_not_ready_for_send()
+            txn = client.history_txn
         explicit = partition is not None
         if explicit:
             self._check_partition(topic, partition)
@@ -207,6 +222,8 @@ class KafkaProducer:
                 if future is not None:
                     future.partition = partition
                 batch = accumulator.try_append(topic, partition, record_id, size, future, now)
+        if client is not None:
+            client.maybe_add_partition((topic, partition))
         if batch is None:
             batch = accumulator.append_new(topic, partition, record_id, size, future, now, txn)
             self.sender.wake()
@@ -320,6 +337,82 @@ class KafkaProducer:
         self.sender.running = False
         self.sender.wake()
         self.closed = True
+
+    # --- transactions (kafka-python 3.x's API and messages) ---------------------------------
+
+    def _transactional(self, missing: str) -> TransactionalClient:
+        """The transaction state machine, or kafka-python's IllegalStateError."""
+        if self.txn_manager is None:
+            raise errors.IllegalStateError(missing)
+        if self.txn_client is None:
+            raise errors.IllegalStateError(
+                "Transactional method invoked on a non-transactional producer."
+            )
+        return self.txn_client
+
+    def _wait_txn(self, result: TxnResult, timeout_ms: float | None) -> None:
+        self.sender.wake()
+        self.env.run_until(lambda: result.done, timeout_ms)
+        if result.error is not None:
+            raise result.error
+
+    def init_transactions(self) -> None:
+        """Fence older instances of this transactional id and get our producer id and epoch."""
+        client = self._transactional(
+            "Cannot call init_transactions without setting a transactional_id."
+        )
+        if self._init_result is None:
+            self._init_result = client.initialize()
+        result = self._init_result
+        try:
+            self._wait_txn(result, self.config.max_block_ms)
+            if not result.done:
+                raise errors.KafkaTimeoutError(
+                    "Timeout expired while initializing transactional state in "
+                    f"{self.config.max_block_ms} ms."
+                )
+        finally:
+            if result.error is not None:
+                self._init_result = None
+
+    def begin_transaction(self) -> None:
+        self._transactional(
+            "Cannot use transactional methods without enabling transactions"
+        ).begin()
+
+    def send_offsets_to_transaction(self, offsets: Any, group_metadata: Any) -> None:
+        """Commit consumed offsets as part of the current transaction."""
+        client = self._transactional(
+            "Cannot use transactional methods without enabling transactions"
+        )
+        group_id = group_metadata if isinstance(group_metadata, str) else group_metadata.group_id
+        plain = {
+            (tp[0], tp[1]): (meta.offset if hasattr(meta, "offset") else int(meta))
+            for tp, meta in offsets.items()
+        }
+        self._wait_txn(client.send_offsets(plain, group_id), None)
+
+    def commit_transaction(self) -> None:
+        client = self._transactional("Cannot commit transaction since transactions are not enabled")
+        self._wait_txn(client.begin_end(commit=True), None)
+
+    def abort_transaction(self) -> None:
+        client = self._transactional("Cannot abort transaction since transactions are not enabled.")
+        self._wait_txn(client.begin_end(commit=False), None)
+
+    def abort_undrained_batches(self) -> None:
+        """On abort, batches never sent fail with TransactionAbortedError (Java's
+        `abortUndrainedBatches`); batches in flight complete normally."""
+        for batch in self.accumulator.incomplete_batches():
+            if batch.in_request or batch.has_sequence:
+                continue
+            self.accumulator.remove(batch)
+            self.on_batch_done(
+                batch,
+                -1,
+                errors.TransactionAbortedError("Failing batch since transaction was aborted"),
+                ok=False,
+            )
 
     def metrics(self, raw: bool = False) -> dict[str, Any]:
         return {}

@@ -78,7 +78,10 @@ class Sender:
                 continue
             now = world.now_ms
             delay = self.metadata.maybe_refresh(now)
-            if self.txn is not None and not self.txn.has_producer_id:
+            client = self.producer.txn_client
+            if client is not None:
+                delay = min(delay, client.poll(now))
+            elif self.txn is not None and not self.txn.has_producer_id:
                 delay = min(delay, self._maybe_init_producer_id())
             delay = min(delay, self.send_producer_data(now))
             delay = min(delay, self.expire_batches(now))
@@ -179,6 +182,9 @@ class Sender:
                 break
             if self.txn is not None and not self.txn.may_drain(head):
                 continue
+            client = self.producer.txn_client
+            if client is not None and not client.is_send_to_partition_allowed(key):
+                continue  # Not yet added to the transaction (`isSendToPartitionAllowed`).
             dq.popleft()
             head.closed = True
             if self.txn is not None:
@@ -206,12 +212,17 @@ class Sender:
                     tuple(b.record_ids),
                     int(b.size_bytes * compression),
                     b.created_ms,
+                    is_transactional=self.producer.txn_client is not None,
                 ),
             )
             for b in batches
         )
         request = ProduceRequest(
-            self.rpc.next_request_id(), self.config.acks, self.config.request_timeout_ms, entries
+            self.rpc.next_request_id(),
+            self.config.acks,
+            self.config.request_timeout_ms,
+            entries,
+            self.config.transactional_id,
         )
         target = f"broker-{leader}"
         self.world.trace(
@@ -303,6 +314,8 @@ class Sender:
             return
         if self.txn is not None:
             self.txn.on_failure(batch, bump=batch.attempts <= self.config.retries)
+        if self.producer.txn_client is not None:
+            self.producer.txn_client.on_batch_failed(error)
         self.producer.on_batch_done(batch, -1, errors.for_code(error), ok=False)
 
     def _can_retry(self, batch: ProducerBatch, error: Errors) -> bool:
@@ -350,6 +363,8 @@ class Sender:
                 f"Expiring {batch.record_count} record(s) for {batch.topic}-{batch.partition}: "
                 f"{now - batch.created_ms:.0f} ms has passed since batch creation"
             )
+            if self.producer.txn_client is not None:
+                self.producer.txn_client.on_batch_failed(Errors.REQUEST_TIMED_OUT)
             self.producer.on_batch_done(batch, -1, errors.KafkaTimeoutError(message), ok=False)
         if self._maybe_resolve_sequences():
             return 0.0

@@ -38,7 +38,11 @@ if TYPE_CHECKING:
     from sim.client.producer import KafkaProducer
 
 UNINITIALIZED, INITIALIZING, READY = "UNINITIALIZED", "INITIALIZING", "READY"
-IN_TRANSACTION, COMMITTING, ABORTING = "IN_TRANSACTION", "COMMITTING_TRANSACTION", "ABORTING_TRANSACTION"
+IN_TRANSACTION, COMMITTING, ABORTING = (
+    "IN_TRANSACTION",
+    "COMMITTING_TRANSACTION",
+    "ABORTING_TRANSACTION",
+)
 ABORTABLE_ERROR, FATAL_ERROR = "ABORTABLE_ERROR", "FATAL_ERROR"
 
 VALID_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -53,9 +57,18 @@ VALID_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 """`TransactionState.isTransitionValid` (kafka-python transaction_manager.py)."""
 
-FATAL_ERRORS = frozenset({Errors.PRODUCER_FENCED, Errors.INVALID_PRODUCER_EPOCH, Errors.TRANSACTION_COORDINATOR_FENCED})
-RETRY_COORDINATOR = frozenset({Errors.NOT_COORDINATOR, Errors.COORDINATOR_NOT_AVAILABLE, Errors.COORDINATOR_LOAD_IN_PROGRESS,
-                               Errors.REQUEST_TIMED_OUT, Errors.NETWORK_EXCEPTION})
+FATAL_ERRORS = frozenset(
+    {Errors.PRODUCER_FENCED, Errors.INVALID_PRODUCER_EPOCH, Errors.TRANSACTION_COORDINATOR_FENCED}
+)
+RETRY_COORDINATOR = frozenset(
+    {
+        Errors.NOT_COORDINATOR,
+        Errors.COORDINATOR_NOT_AVAILABLE,
+        Errors.COORDINATOR_LOAD_IN_PROGRESS,
+        Errors.REQUEST_TIMED_OUT,
+        Errors.NETWORK_EXCEPTION,
+    }
+)
 ADD_PARTITIONS_RETRY_MS = 20.0
 
 
@@ -118,8 +131,12 @@ class TransactionalClient:
                 f"{self.state} to state {target}"
             )
         self.last_error = error if target in (ABORTABLE_ERROR, FATAL_ERROR) else None
-        self.world.trace("producer.txn_state", producer=self.producer.name, state=target,
-                         error=None if error is None else type(error).__name__)
+        self.world.trace(
+            "producer.txn_state",
+            producer=self.producer.name,
+            state=target,
+            error=None if error is None else type(error).__name__,
+        )
         self.state = target
 
     def has_error(self) -> bool:
@@ -158,8 +175,12 @@ class TransactionalClient:
         def on_response(response: Any) -> None:
             if response.error == Errors.NONE:
                 txn.set_producer_id(response.producer_id, response.producer_epoch)
-                self.world.trace("producer.pid", producer=self.producer.name, producer_id=response.producer_id,
-                                 epoch=response.producer_epoch)
+                self.world.trace(
+                    "producer.pid",
+                    producer=self.producer.name,
+                    producer_id=response.producer_id,
+                    epoch=response.producer_epoch,
+                )
                 self.transition(READY)
                 request.result.succeed()
             elif not self._retry(request, response.error):
@@ -176,11 +197,15 @@ class TransactionalClient:
     def begin(self) -> None:
         self.maybe_fail_with_error()
         if self.state != READY:
-            raise errors.IllegalStateError(f"TransactionalId {self.transactional_id}: Invalid transition attempted from state {self.state} to state {IN_TRANSACTION}")
+            raise errors.IllegalStateError(
+                f"TransactionalId {self.transactional_id}: Invalid transition attempted from state {self.state} to state {IN_TRANSACTION}"
+            )
         self.transition(IN_TRANSACTION)
         txn = self.producer.txn_manager
         assert txn is not None
-        self.history_txn = self.producer.history.begin_txn(self.producer.name, txn.producer_id, txn.producer_epoch)
+        self.history_txn = self.producer.history.begin_txn(
+            self.producer.name, txn.producer_id, txn.producer_epoch
+        )
 
     def fail_if_not_ready_for_send(self) -> None:
         if self.has_error():
@@ -207,7 +232,9 @@ class TransactionalClient:
     def send_offsets(self, offsets: dict[tuple[str, int], int], group_id: str) -> TxnResult:
         self.maybe_fail_with_error()
         if self.state != IN_TRANSACTION:
-            raise errors.KafkaError("Cannot send offsets to transaction because the producer is not in an active transaction")
+            raise errors.KafkaError(
+                "Cannot send offsets to transaction because the producer is not in an active transaction"
+            )
         txn = self.producer.txn_manager
         assert txn is not None
         result = TxnResult()
@@ -228,14 +255,21 @@ class TransactionalClient:
         entries = tuple(sorted((t, p, o) for (t, p), o in offsets.items()))
         add_request = _Request(
             "AddOffsetsToTxn",
-            lambda rid: AddOffsetsToTxnRequest(rid, self.transactional_id, txn.producer_id, txn.producer_epoch, group_id),
-            on_add, result=result,
+            lambda rid: AddOffsetsToTxnRequest(
+                rid, self.transactional_id, txn.producer_id, txn.producer_epoch, group_id
+            ),
+            on_add,
+            result=result,
         )
         commit_request = _Request(
             "TxnOffsetCommit",
-            lambda rid: TxnOffsetCommitRequest(rid, self.transactional_id, group_id, txn.producer_id,
-                                               txn.producer_epoch, entries),
-            on_commit, target="group", group_id=group_id, result=result,
+            lambda rid: TxnOffsetCommitRequest(
+                rid, self.transactional_id, group_id, txn.producer_id, txn.producer_epoch, entries
+            ),
+            on_commit,
+            target="group",
+            group_id=group_id,
+            result=result,
         )
         self.queue.append(add_request)
         return result
@@ -245,13 +279,17 @@ class TransactionalClient:
         if commit:
             self.maybe_fail_with_error()
             if self.state != IN_TRANSACTION:
-                raise errors.KafkaError(f"TransactionalId {self.transactional_id}: Invalid transition attempted from state {self.state} to state {COMMITTING}")
+                raise errors.KafkaError(
+                    f"TransactionalId {self.transactional_id}: Invalid transition attempted from state {self.state} to state {COMMITTING}"
+                )
             self.transition(COMMITTING)
         else:
             if self.state == FATAL_ERROR:
                 self.maybe_fail_with_error()
             if self.state not in (IN_TRANSACTION, ABORTABLE_ERROR):
-                raise errors.KafkaError(f"TransactionalId {self.transactional_id}: Invalid transition attempted from state {self.state} to state {ABORTING}")
+                raise errors.KafkaError(
+                    f"TransactionalId {self.transactional_id}: Invalid transition attempted from state {self.state} to state {ABORTING}"
+                )
             self.transition(ABORTING)
             self.producer.abort_undrained_batches()
         self.end_commit = commit
@@ -264,7 +302,11 @@ class TransactionalClient:
         """Send the next coordinator request if none is in flight; ms until next look."""
         if self.in_flight or self.state == FATAL_ERROR:
             return 1000.0
-        if self.new_partitions and self.state in (IN_TRANSACTION, COMMITTING) and not self._queued("AddPartitionsToTxn"):
+        if (
+            self.new_partitions
+            and self.state in (IN_TRANSACTION, COMMITTING)
+            and not self._queued("AddPartitionsToTxn")
+        ):
             self._queue_add_partitions()
         if self.end_result is not None and not self.end_result.done and not self._queued("EndTxn"):
             delay = self._maybe_queue_end()
@@ -305,14 +347,20 @@ class TransactionalClient:
 
         request = _Request(
             "AddPartitionsToTxn",
-            lambda rid: AddPartitionsToTxnRequest(rid, self.transactional_id, txn.producer_id, txn.producer_epoch, parts),
+            lambda rid: AddPartitionsToTxnRequest(
+                rid, self.transactional_id, txn.producer_id, txn.producer_epoch, parts
+            ),
             on_response,
         )
         self.queue.appendleft(request)
 
     def _maybe_queue_end(self) -> float:
         """Queue EndTxn once the transaction's batches are all complete (0), or wait."""
-        if self.producer.accumulator.has_incomplete() or self.new_partitions or self.pending_partitions:
+        if (
+            self.producer.accumulator.has_incomplete()
+            or self.new_partitions
+            or self.pending_partitions
+        ):
             return 0.0 if not self.producer.accumulator.has_incomplete() else 10.0
         result = self.end_result
         assert result is not None
@@ -337,8 +385,11 @@ class TransactionalClient:
 
         request = _Request(
             "EndTxn",
-            lambda rid: EndTxnRequest(rid, self.transactional_id, txn.producer_id, txn.producer_epoch, commit),
-            on_response, result=result,
+            lambda rid: EndTxnRequest(
+                rid, self.transactional_id, txn.producer_id, txn.producer_epoch, commit
+            ),
+            on_response,
+            result=result,
         )
         self.queue.append(request)
         return 0.0
@@ -389,8 +440,13 @@ class TransactionalClient:
             self._retry(request, error)
             self.producer.sender.wake()
 
-        rpc.call(target, request.build(rpc.next_request_id()), self.producer.config.request_timeout_ms,
-                 on_response, on_error)
+        rpc.call(
+            target,
+            request.build(rpc.next_request_id()),
+            self.producer.config.request_timeout_ms,
+            on_response,
+            on_error,
+        )
 
     def _find_coordinator(self, request: _Request) -> float:
         """FindCoordinator from any live broker (rotating); retried after backoff."""
@@ -420,8 +476,13 @@ class TransactionalClient:
             self.producer.sender.wake()
 
         rpc = self.producer.rpc
-        rpc.call(target, FindCoordinatorRequest(rpc.next_request_id(), key, kind),
-                 self.producer.config.request_timeout_ms, on_response, on_error)
+        rpc.call(
+            target,
+            FindCoordinatorRequest(rpc.next_request_id(), key, kind),
+            self.producer.config.request_timeout_ms,
+            on_response,
+            on_error,
+        )
         return 1000.0
 
     # --- produce outcomes ---------------------------------------------------------------------

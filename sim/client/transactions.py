@@ -44,7 +44,10 @@ class _PartitionEntry:
 class TransactionManager:
     """Producer id, epoch and per-partition sequence bookkeeping."""
 
-    def __init__(self) -> None:
+    def __init__(self, transactional: bool = False) -> None:
+        self.transactional = transactional
+        """A transactional producer never bumps its epoch locally: only the
+        coordinator may (InitProducerId); sequence gaps abort the transaction."""
         self.producer_id = NO_PRODUCER_ID
         self.producer_epoch = NO_PRODUCER_EPOCH
         self.partitions: dict[tuple[str, int], _PartitionEntry] = {}
@@ -119,10 +122,22 @@ class TransactionManager:
         """A batch failed for good; bump the epoch if its sequence is a gap now."""
         entry = self._entry(batch.key)
         self._remove(entry, batch)
+        if self.transactional:
+            if bump and batch.has_sequence and batch.producer_epoch == entry.epoch:
+                self._shift_sequences(entry, batch)
+            return
         if bump and batch.has_sequence and batch.producer_epoch == entry.epoch:
             self.bump_epoch(
                 f"batch {batch.topic}/{batch.partition} seq {batch.base_sequence} failed"
             )
+
+    @staticmethod
+    def _shift_sequences(entry: _PartitionEntry, failed: ProducerBatch) -> None:
+        """`adjustSequencesDueToFailedBatch`: later batches move down into the gap."""
+        for batch in entry.in_flight:
+            if batch.base_sequence > failed.base_sequence:
+                batch.base_sequence -= failed.record_count
+        entry.next_sequence -= failed.record_count
 
     def on_expired_in_flight(self, batch: ProducerBatch) -> None:
         entry = self._entry(batch.key)
@@ -136,6 +151,8 @@ class TransactionManager:
         if entry is None or not entry.unresolved or entry.in_flight:
             return False
         entry.unresolved = False  # Resolved by the bump, once (Java removes it from the map).
+        if self.transactional:
+            return False  # The transaction aborts instead (its batch expired: abortable error).
         self.bump_epoch(f"unresolved sequence on {key[0]}/{key[1]}")
         return True
 
@@ -144,6 +161,8 @@ class TransactionManager:
         entry = self._entry(batch.key)
         if error in (Errors.OUT_OF_ORDER_SEQUENCE_NUMBER, Errors.UNKNOWN_PRODUCER_ID):
             is_next = batch.base_sequence == entry.last_acked_sequence + 1
+            if self.transactional and is_next and not entry.unresolved:
+                return False  # A real gap: the transaction must abort (abortable error).
             if batch.producer_epoch == entry.epoch and is_next and not entry.unresolved:
                 self.bump_epoch(
                     f"{error.name} on {batch.topic}/{batch.partition} seq {batch.base_sequence}"

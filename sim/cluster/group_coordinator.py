@@ -42,25 +42,41 @@ class GroupCoordinator:
         payload = tuple(("offset", request.group_id, t, p, o) for t, p, o in request.offsets)
 
         def done(error: Errors, _offset: int) -> None:
-            if error in (Errors.NOT_ENOUGH_REPLICAS, Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND, Errors.REQUEST_TIMED_OUT):
+            if error in (
+                Errors.NOT_ENOUGH_REPLICAS,
+                Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                Errors.REQUEST_TIMED_OUT,
+            ):
                 error = Errors.COORDINATOR_NOT_AVAILABLE
             elif error == Errors.NOT_LEADER_OR_FOLLOWER:
                 error = Errors.NOT_COORDINATOR
-            self.broker.net.send(self.broker.name, source, TxnOffsetCommitResponse(request.request_id, error))
+            self.broker.net.send(
+                self.broker.name, source, TxnOffsetCommitResponse(request.request_id, error)
+            )
 
         self.broker.append_internal(
-            key, payload, done, producer=(request.producer_id, request.producer_epoch), transactional=True
+            key,
+            payload,
+            done,
+            producer=(request.producer_id, request.producer_epoch),
+            transactional=True,
         )
 
     def handle_offset_fetch(self, source: str, request: OffsetFetchRequest) -> None:
         key = (OFFSETS_TOPIC, self.partition_of(request.group_id))
         replica = self.broker.replicas.get(key)
         if replica is None or replica.role != "leader":
-            self.broker.net.send(self.broker.name, source, OffsetFetchResponse(request.request_id, Errors.NOT_COORDINATOR))
+            self.broker.net.send(
+                self.broker.name,
+                source,
+                OffsetFetchResponse(request.request_id, Errors.NOT_COORDINATOR),
+            )
             return
         committed = self.committed_offsets(request.group_id)
         offsets = tuple((t, p, committed.get((t, p), -1)) for t, p in request.partitions)
-        self.broker.net.send(self.broker.name, source, OffsetFetchResponse(request.request_id, Errors.NONE, offsets))
+        self.broker.net.send(
+            self.broker.name, source, OffsetFetchResponse(request.request_id, Errors.NONE, offsets)
+        )
 
     def committed_offsets(self, group_id: str) -> dict[tuple[str, int], int]:
         """The group's latest committed offsets, as read_committed sees them."""

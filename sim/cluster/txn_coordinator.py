@@ -57,7 +57,10 @@ MAX_EPOCH = 32767
 
 EMPTY, ONGOING, PREPARE_COMMIT, PREPARE_ABORT = "Empty", "Ongoing", "PrepareCommit", "PrepareAbort"
 COMPLETE_COMMIT, COMPLETE_ABORT, DEAD, PREPARE_EPOCH_FENCE = (
-    "CompleteCommit", "CompleteAbort", "Dead", "PrepareEpochFence",
+    "CompleteCommit",
+    "CompleteAbort",
+    "Dead",
+    "PrepareEpochFence",
 )
 
 VALID_PREVIOUS: dict[str, frozenset[str]] = {
@@ -110,8 +113,16 @@ class TxnMetadata:
     start_ms: float = -1.0
 
     def as_payload(self) -> tuple[Any, ...]:
-        return ("txn", self.transactional_id, self.producer_id, self.producer_epoch,
-                self.timeout_ms, self.state, self.partitions, self.start_ms)
+        return (
+            "txn",
+            self.transactional_id,
+            self.producer_id,
+            self.producer_epoch,
+            self.timeout_ms,
+            self.state,
+            self.partitions,
+            self.start_ms,
+        )
 
     @classmethod
     def from_payload(cls, payload: tuple[Any, ...]) -> TxnMetadata:
@@ -154,10 +165,15 @@ class TransactionCoordinator:
             for record in log_batch.batch.payload:
                 meta = TxnMetadata.from_payload(record)
                 self.txns[meta.transactional_id] = meta
-        self.broker.world.trace("coordinator.load", broker=self.broker.id, partition=partition, epoch=leader_epoch)
+        self.broker.world.trace(
+            "coordinator.load", broker=self.broker.id, partition=partition, epoch=leader_epoch
+        )
         for txn_id in sorted(self.txns):
             meta = self.txns[txn_id]
-            if self.partition_of(txn_id) == partition and meta.state in (PREPARE_COMMIT, PREPARE_ABORT):
+            if self.partition_of(txn_id) == partition and meta.state in (
+                PREPARE_COMMIT,
+                PREPARE_ABORT,
+            ):
                 self._send_markers(meta)
 
     def clear(self) -> None:
@@ -187,11 +203,19 @@ class TransactionCoordinator:
             if error == Errors.NONE:
                 self.txns[txn_id] = meta
                 self.broker.world.trace(
-                    "coordinator.state", broker=self.broker.id, transactional_id=txn_id,
-                    state=meta.state, producer_id=meta.producer_id, epoch=meta.producer_epoch,
+                    "coordinator.state",
+                    broker=self.broker.id,
+                    transactional_id=txn_id,
+                    state=meta.state,
+                    producer_id=meta.producer_id,
+                    epoch=meta.producer_epoch,
                 )
                 done(Errors.NONE)
-            elif error in (Errors.NOT_ENOUGH_REPLICAS, Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND, Errors.REQUEST_TIMED_OUT):
+            elif error in (
+                Errors.NOT_ENOUGH_REPLICAS,
+                Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                Errors.REQUEST_TIMED_OUT,
+            ):
                 done(Errors.COORDINATOR_NOT_AVAILABLE)  # `appendTransactionToLog`'s mapping
             else:
                 done(Errors.NOT_COORDINATOR)
@@ -214,7 +238,10 @@ class TransactionCoordinator:
         txn_id = request.transactional_id
         assert txn_id is not None
         rid = request.request_id
-        if request.transaction_timeout_ms > TRANSACTION_MAX_TIMEOUT_MS or request.transaction_timeout_ms <= 0:
+        if (
+            request.transaction_timeout_ms > TRANSACTION_MAX_TIMEOUT_MS
+            or request.transaction_timeout_ms <= 0
+        ):
             self._reply(source, InitProducerIdResponse(rid, Errors.INVALID_TRANSACTION_TIMEOUT))
             return
         error = self._check_owner(txn_id)
@@ -233,20 +260,33 @@ class TransactionCoordinator:
             self._reply(source, InitProducerIdResponse(rid, Errors.CONCURRENT_TRANSACTIONS))
             return
         elif meta.producer_epoch + 1 >= MAX_EPOCH:
-            new = TxnMetadata(txn_id, self.broker.allocate_producer_id(), 0, request.transaction_timeout_ms, EMPTY)
+            new = TxnMetadata(
+                txn_id, self.broker.allocate_producer_id(), 0, request.transaction_timeout_ms, EMPTY
+            )
         else:
-            new = replace(meta, producer_epoch=meta.producer_epoch + 1, timeout_ms=request.transaction_timeout_ms,
-                          state=EMPTY, partitions=(), start_ms=-1.0)
+            new = replace(
+                meta,
+                producer_epoch=meta.producer_epoch + 1,
+                timeout_ms=request.transaction_timeout_ms,
+                state=EMPTY,
+                partitions=(),
+                start_ms=-1.0,
+            )
 
         def done(error: Errors) -> None:
             if error == Errors.NONE:
-                self._reply(source, InitProducerIdResponse(rid, Errors.NONE, new.producer_id, new.producer_epoch))
+                self._reply(
+                    source,
+                    InitProducerIdResponse(rid, Errors.NONE, new.producer_id, new.producer_epoch),
+                )
             else:
                 self._reply(source, InitProducerIdResponse(rid, error))
 
         self._persist(new, done)
 
-    def _validate_producer(self, txn_id: str, producer_id: int, epoch: int) -> tuple[Errors, TxnMetadata | None]:
+    def _validate_producer(
+        self, txn_id: str, producer_id: int, epoch: int
+    ) -> tuple[Errors, TxnMetadata | None]:
         error = self._check_owner(txn_id)
         if error != Errors.NONE:
             return error, None
@@ -262,24 +302,41 @@ class TransactionCoordinator:
         return Errors.NONE, meta
 
     def handle_add_partitions(self, source: str, request: AddPartitionsToTxnRequest) -> None:
-        error, meta = self._validate_producer(request.transactional_id, request.producer_id, request.producer_epoch)
+        error, meta = self._validate_producer(
+            request.transactional_id, request.producer_id, request.producer_epoch
+        )
         if meta is None:
             self._reply(source, AddPartitionsToTxnResponse(request.request_id, error))
             return
-        self._add_partitions(source, meta, request.partitions,
-                             lambda e: AddPartitionsToTxnResponse(request.request_id, e))
+        self._add_partitions(
+            source,
+            meta,
+            request.partitions,
+            lambda e: AddPartitionsToTxnResponse(request.request_id, e),
+        )
 
     def handle_add_offsets(self, source: str, request: AddOffsetsToTxnRequest) -> None:
-        error, meta = self._validate_producer(request.transactional_id, request.producer_id, request.producer_epoch)
+        error, meta = self._validate_producer(
+            request.transactional_id, request.producer_id, request.producer_epoch
+        )
         if meta is None:
             self._reply(source, AddOffsetsToTxnResponse(request.request_id, error))
             return
         group_partition = partition_for(request.group_id, self.broker.offsets_partitions)
-        self._add_partitions(source, meta, ((OFFSETS_TOPIC, group_partition),),
-                             lambda e: AddOffsetsToTxnResponse(request.request_id, e))
+        self._add_partitions(
+            source,
+            meta,
+            ((OFFSETS_TOPIC, group_partition),),
+            lambda e: AddOffsetsToTxnResponse(request.request_id, e),
+        )
 
-    def _add_partitions(self, source: str, meta: TxnMetadata, partitions: tuple[tuple[str, int], ...],
-                        make_response: Callable[[Errors], Any]) -> None:
+    def _add_partitions(
+        self,
+        source: str,
+        meta: TxnMetadata,
+        partitions: tuple[tuple[str, int], ...],
+        make_response: Callable[[Errors], Any],
+    ) -> None:
         merged = tuple(sorted(set(meta.partitions) | set(partitions)))
         if meta.state == ONGOING and merged == meta.partitions:
             self._reply(source, make_response(Errors.NONE))
@@ -296,7 +353,8 @@ class TransactionCoordinator:
             current = self.txns.get(txn_id)
             # A retried EndTxn after the coordinator already finished it succeeds.
             retry_ok = (
-                current is not None and error == Errors.CONCURRENT_TRANSACTIONS
+                current is not None
+                and error == Errors.CONCURRENT_TRANSACTIONS
                 and current.producer_epoch == request.producer_epoch
                 and current.state == (PREPARE_COMMIT if request.commit else PREPARE_ABORT)
             )
@@ -325,8 +383,12 @@ class TransactionCoordinator:
         """PrepareEpochFence: bump the epoch (fencing the producer) and abort."""
         if meta.transactional_id in self.pending:
             return
-        self.broker.world.trace("coordinator.fence", broker=self.broker.id, transactional_id=meta.transactional_id,
-                                epoch=meta.producer_epoch + 1)
+        self.broker.world.trace(
+            "coordinator.fence",
+            broker=self.broker.id,
+            transactional_id=meta.transactional_id,
+            epoch=meta.producer_epoch + 1,
+        )
         new = replace(meta, producer_epoch=meta.producer_epoch + 1, state=PREPARE_ABORT)
 
         def done(error: Errors) -> None:
@@ -340,8 +402,14 @@ class TransactionCoordinator:
         now = self.broker.world.now_ms
         for txn_id in sorted(self.txns):
             meta = self.txns[txn_id]
-            if self.owns(txn_id) and meta.state == ONGOING and meta.start_ms + meta.timeout_ms < now:
-                self.broker.world.trace("coordinator.timeout", broker=self.broker.id, transactional_id=txn_id)
+            if (
+                self.owns(txn_id)
+                and meta.state == ONGOING
+                and meta.start_ms + meta.timeout_ms < now
+            ):
+                self.broker.world.trace(
+                    "coordinator.timeout", broker=self.broker.id, transactional_id=txn_id
+                )
                 self._fence_and_abort(meta)
 
     def _send_markers(self, meta: TxnMetadata) -> None:
@@ -361,9 +429,17 @@ class TransactionCoordinator:
                 return
             if not remaining:
                 self.markers_in_flight.pop(txn_id, None)
-                final = replace(meta, state=COMPLETE_COMMIT if commit else COMPLETE_ABORT, partitions=())
-                self._persist(final, lambda error: None if error == Errors.NONE else world.call_later(
-                    MARKER_RETRY_BACKOFF_MS, self._send_markers, meta))
+                final = replace(
+                    meta, state=COMPLETE_COMMIT if commit else COMPLETE_ABORT, partitions=()
+                )
+                self._persist(
+                    final,
+                    lambda error: (
+                        None
+                        if error == Errors.NONE
+                        else world.call_later(MARKER_RETRY_BACKOFF_MS, self._send_markers, meta)
+                    ),
+                )
                 return
             by_leader: dict[int, list[tuple[str, int]]] = {}
             for key in remaining:
@@ -381,10 +457,18 @@ class TransactionCoordinator:
                     finished_one()
                     continue
                 marker = TxnMarker(meta.producer_id, meta.producer_epoch, commit, 0, keys)
-                self.broker.send_markers(leader, marker, lambda response, keys=keys: _on_result(response, keys, finished_one),
-                                         lambda _error: finished_one())
+                self.broker.send_markers(
+                    leader,
+                    marker,
+                    lambda response, keys=keys: _on_result(response, keys, finished_one),
+                    lambda _error: finished_one(),
+                )
 
-        def _on_result(response: WriteTxnMarkersResponse, keys: tuple[tuple[str, int], ...], finished_one: Callable[[], None]) -> None:
+        def _on_result(
+            response: WriteTxnMarkersResponse,
+            keys: tuple[tuple[str, int], ...],
+            finished_one: Callable[[], None],
+        ) -> None:
             for topic, partition, error in response.results:
                 if error == Errors.NONE and (topic, partition) in remaining:
                     remaining.remove((topic, partition))

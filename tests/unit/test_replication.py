@@ -1,8 +1,21 @@
 """Replication end to end: a `sim.Cluster`, a producer, faults, and the replicas' logs."""
 
 import sim
-from sim.cluster.partition import FOLLOWER, LEADER
+from sim.cluster.broker import Broker, BrokerConfig
+from sim.cluster.log import PartitionLog
+from sim.cluster.partition import FOLLOWER, LEADER, Replica
+from sim.net import Net
+from sim.protocol import (
+    NO_PRODUCER_ID,
+    Errors,
+    FetchPartition,
+    FetchPartitionData,
+    FetchRequest,
+    LogBatch,
+    RecordBatch,
+)
 from sim.runtime import Cluster
+from sim.world import World
 
 TP = ("t", 0)
 
@@ -237,3 +250,147 @@ def test_a_plain_crash_keeps_the_unflushed_log() -> None:
     cluster.crash("broker-0")
     assert _replica(cluster, 0).log.leo == 4
     assert _events(cluster, "broker.truncate") == []
+
+
+# --- the fetch protocol, one broker at a time --------------------------------------------
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.received: list = []
+
+    def receive(self, source: str, message) -> None:
+        self.received.append(message)
+
+    def on_disconnect(self, peer: str) -> None:
+        return None
+
+
+def _broker(broker_id: int):
+    """A lone broker (no processes) on a net with a silent controller."""
+    world = World(1)
+    net = Net(world, 1.0, 0.0)
+    controller = _Sink()
+    net.add_node("controller", controller)
+    broker = Broker(world, net, broker_id, BrokerConfig())
+    return broker, controller
+
+
+def _batch(count: int) -> RecordBatch:
+    return RecordBatch(
+        producer_id=NO_PRODUCER_ID,
+        producer_epoch=-1,
+        base_sequence=-1,
+        record_ids=tuple(range(count)),
+        size_bytes=count,
+        create_time_ms=0.0,
+    )
+
+
+def _follower_log(
+    broker, epochs_and_counts: list[tuple[int, int]], leader: int = 0, epoch: int = 9
+):
+    replica = Replica(PartitionLog(*TP), (0, 1, 2), 1)
+    for batch_epoch, count in epochs_and_counts:
+        replica.log.append_as_leader(_batch(count), batch_epoch)
+    replica.make_follower(leader, epoch, (0, 1, 2))
+    broker.replicas[TP] = replica
+    return replica
+
+
+def _leader_replica(broker, epochs_and_counts: list[tuple[int, int]], epoch: int):
+    replica = Replica(PartitionLog(*TP), (0, 1, 2), 1)
+    for batch_epoch, count in epochs_and_counts:
+        replica.log.append_as_leader(_batch(count), batch_epoch)
+    replica.make_leader(broker.id, epoch, (0, 1, 2), 0.0)
+    broker.replicas[TP] = replica
+    return replica
+
+
+def _fetch(leader_epoch: int, offset: int, last_epoch: int) -> FetchRequest:
+    return FetchRequest(1, 1, (FetchPartition("t", 0, offset, last_epoch, leader_epoch),), 0.0)
+
+
+def test_leader_answers_a_diverging_epoch_when_the_followers_last_epoch_ends_earlier_here() -> None:
+    broker, _ = _broker(0)
+    _leader_replica(broker, [(0, 3), (2, 2)], epoch=4)  # epochs (0,0) (2,3) (4,5); LEO 5
+    (data,) = broker.fetch_server._serve(_fetch(4, 6, 1))
+    assert data.diverging_epoch == (0, 3)
+    assert data.batches == ()
+    (data,) = broker.fetch_server._serve(_fetch(4, 3, 0))
+    assert data.diverging_epoch is None, "epoch 0 ends at 3 here: offset 3 agrees"
+    assert [b.base_offset for b in data.batches] == [3]
+    (data,) = broker.fetch_server._serve(_fetch(4, 5, 2))
+    assert data.diverging_epoch is None
+    assert data.batches == ()
+
+
+def test_leader_answers_requested_epoch_and_zero_below_its_first_epoch() -> None:
+    broker, _ = _broker(0)
+    _leader_replica(broker, [(3, 4)], epoch=3)
+    (data,) = broker.fetch_server._serve(_fetch(3, 2, 1))
+    assert data.diverging_epoch == (1, 0)
+
+
+def test_leader_fences_a_fetch_from_an_older_leader_epoch_and_flags_a_newer_one() -> None:
+    broker, _ = _broker(0)
+    _leader_replica(broker, [(0, 1)], epoch=2)
+    assert broker.fetch_server._serve(_fetch(1, 1, 0))[0].error == Errors.FENCED_LEADER_EPOCH
+    assert broker.fetch_server._serve(_fetch(3, 1, 0))[0].error == Errors.UNKNOWN_LEADER_EPOCH
+    broker.replicas[TP].make_follower(2, 3, (2,))
+    assert broker.fetch_server._serve(_fetch(3, 1, 0))[0].error == Errors.NOT_LEADER_OR_FOLLOWER
+
+
+def test_follower_truncates_to_the_leaders_epoch_end_when_that_is_lower_than_its_own() -> None:
+    broker, _ = _broker(1)
+    replica = _follower_log(broker, [(0, 2), (0, 2), (0, 3)])  # epoch 0 ends at 7 here
+    replica.log.hw = 2
+    data = FetchPartitionData("t", 0, Errors.NONE, 2, diverging_epoch=(0, 4))
+    assert broker.fetchers._apply(0, data)
+    assert replica.log.leo == 4, "KIP-101: the leader's end for epoch 0, not HW 2"
+    assert replica.log.hw == 2
+
+
+def test_follower_truncates_to_its_own_epoch_end_when_that_is_lower_kip_279() -> None:
+    broker, _ = _broker(1)
+    replica = _follower_log(broker, [(0, 2), (1, 3), (3, 2)])  # epochs (0,0) (1,2) (3,5)
+    data = FetchPartitionData("t", 0, Errors.NONE, 0, diverging_epoch=(1, 9))
+    broker.fetchers._apply(0, data)
+    assert replica.log.leo == 5
+    assert replica.log.epochs == [(0, 0), (1, 2)]
+
+
+def test_follower_knowing_no_epoch_at_or_below_the_leaders_truncates_to_its_first_start() -> None:
+    broker, _ = _broker(1)
+    replica = _follower_log(broker, [(2, 3)])
+    data = FetchPartitionData("t", 0, Errors.NONE, 0, diverging_epoch=(1, 10))
+    broker.fetchers._apply(0, data)
+    assert replica.log.leo == 0
+    assert replica.log.epochs == []
+
+
+def test_follower_hw_is_the_leaders_capped_by_its_own_leo_even_when_it_goes_down() -> None:
+    broker, _ = _broker(1)
+    replica = _follower_log(broker, [(0, 2), (0, 2)])
+    new = LogBatch(4, 9, _batch(2))
+    broker.fetchers._apply(0, FetchPartitionData("t", 0, Errors.NONE, 100, (new,)))
+    assert (replica.log.leo, replica.log.hw) == (6, 6)
+    broker.fetchers._apply(0, FetchPartitionData("t", 0, Errors.NONE, 3, ()))
+    assert replica.log.hw == 3, "a new leader whose HW lags: the follower's HW follows it"
+
+
+def test_follower_skips_batches_that_do_not_start_at_its_leo() -> None:
+    broker, _ = _broker(1)
+    replica = _follower_log(broker, [(0, 2)])
+    stale = (LogBatch(0, 0, _batch(2)), LogBatch(2, 0, _batch(1)))
+    broker.fetchers._apply(0, FetchPartitionData("t", 0, Errors.NONE, 2, stale))
+    assert replica.log.leo == 2
+    assert len(replica.log.batches) == 1
+
+
+def test_follower_ignores_data_from_a_broker_it_no_longer_follows() -> None:
+    broker, _ = _broker(1)
+    replica = _follower_log(broker, [(0, 2)], leader=2)
+    data = FetchPartitionData("t", 0, Errors.NONE, 0, diverging_epoch=(0, 0))
+    broker.fetchers._apply(0, data)
+    assert replica.log.leo == 2

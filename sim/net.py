@@ -125,6 +125,10 @@ class Net:
         if source in self.paused:
             self.paused[source].append(lambda: self.send(source, target, message))
             return
+        if source == target:
+            # Loopback (a coordinator writing markers to its own partitions): no link to cut.
+            self._schedule(0.0, self._deliver_local, target, message)
+            return
         key = (source, target)
         pair = _pair(source, target)
         generation = self._generation.get(pair, 0)
@@ -164,6 +168,14 @@ class Net:
             self.paused[target].append(lambda: self._deliver(source, target, message, generation))
             return
         self.handlers[target].receive(source, message)
+
+    def _deliver_local(self, node: str, message: Any) -> None:
+        if self.down[node]:
+            return
+        if node in self.paused:
+            self.paused[node].append(lambda: self._deliver_local(node, message))
+            return
+        self.handlers[node].receive(node, message)
 
     def _go_silent(self, key: tuple[str, str], message: Any, why: str) -> None:
         self._silent[key] = True

@@ -154,6 +154,37 @@ class LogBatch:
         return self.base_offset + self.batch.record_count
 
 
+def read_committed_batches(
+    batches: tuple[LogBatch, ...] | list[LogBatch], bound: int, aborted: tuple[tuple[int, int], ...]
+) -> list[LogBatch]:
+    """The data batches a read_committed reader keeps, below `bound` (the LSO).
+
+    `aborted` lists (producer id, first offset) of aborted transactions, as a
+    leader's fetch answer does; from its first offset on, that producer's
+    transactional batches are dropped until its ABORT marker (`Fetcher`'s
+    aborted-transaction filtering). Control batches are never returned.
+    Shared by both sides of the wire: the consumer applies it to fetched
+    data, the broker to its own log (committed offsets, the final read).
+    """
+    pending = sorted((first, pid) for pid, first in aborted)
+    aborting: set[int] = set()
+    kept: list[LogBatch] = []
+    for log_batch in batches:
+        if log_batch.base_offset >= bound:
+            break
+        while pending and pending[0][0] <= log_batch.base_offset:
+            aborting.add(pending.pop(0)[1])
+        batch = log_batch.batch
+        if batch.control is not None:
+            if batch.control == "ABORT":
+                aborting.discard(batch.producer_id)
+            continue
+        if batch.is_transactional and batch.producer_id in aborting:
+            continue
+        kept.append(log_batch)
+    return kept
+
+
 # --- Produce -----------------------------------------------------------------
 
 

@@ -17,11 +17,15 @@ from sim.checker import PartitionRead, check
 from sim.client.producer import KafkaProducer, set_default_env
 from sim.cluster.broker import Broker, BrokerConfig, broker_name
 from sim.cluster.controller import Controller
+from sim.cluster.txn_coordinator import OFFSETS_TOPIC, TXN_STATE_TOPIC
 from sim.faults import FaultOp, Nemesis
 from sim.history import History
 from sim.net import Net
 from sim.result import RunResult
 from sim.world import World
+
+
+INTERNAL_TOPICS = (TXN_STATE_TOPIC, OFFSETS_TOPIC)
 
 
 class Cluster:
@@ -52,6 +56,7 @@ class Cluster:
         replica_fetch_wait_max_ms: float = 500,
         flush_interval_ms: float = 30000,
         transaction_state_log_num_partitions: int = 50,
+        offsets_topic_num_partitions: int = 50,
     ) -> None:
         assert brokers >= 1, "a cluster needs at least one broker"
         self.world = World(seed)
@@ -72,7 +77,10 @@ class Cluster:
             broker_heartbeat_interval_ms=broker_heartbeat_interval_ms,
             replica_fetch_wait_max_ms=replica_fetch_wait_max_ms,
             flush_interval_ms=flush_interval_ms,
+            transaction_state_log_num_partitions=transaction_state_log_num_partitions,
+            offsets_topic_num_partitions=offsets_topic_num_partitions,
         )
+        self.offsets_topic_num_partitions = offsets_topic_num_partitions
         self.brokers = [Broker(self.world, self.net, b, config) for b in range(brokers)]
         self.topics: dict[str, int] = {}
         self.clients: list[Any] = []
@@ -109,6 +117,22 @@ class Cluster:
 
     def register_client(self, client: Any) -> None:
         self.clients.append(client)
+        if getattr(client, "txn_client", None) is not None:
+            self.ensure_internal_topics()
+
+    def ensure_internal_topics(self) -> None:
+        """Create `__transaction_state` and `__consumer_offsets` on first use, as
+        Kafka does on the first FindCoordinator (RF 3 or fewer brokers; the
+        transaction log's min ISR is 2, `transaction.state.log.min.isr`)."""
+        if TXN_STATE_TOPIC in self.topics:
+            return
+        rf = min(3, len(self.brokers))
+        self.create_topic(
+            TXN_STATE_TOPIC, self.transaction_state_log_num_partitions, rf, min(2, rf)
+        )
+        self.create_topic(
+            OFFSETS_TOPIC, self.offsets_topic_num_partitions, rf, min(self.min_insync_replicas, rf)
+        )
 
     def run_until(self, predicate: Callable[[], bool], timeout_ms: float | None) -> None:
         """Advance simulated time event by event until `predicate()` or `timeout_ms`.
@@ -295,10 +319,15 @@ class Cluster:
 
     # --- judging -----------------------------------------------------------------------------------
 
-    def final_read(self) -> dict[tuple[str, int], PartitionRead]:
-        """Read every partition from its leader up to the HW, like a consumer."""
+    def final_read(
+        self, isolation_level: str = "read_uncommitted"
+    ) -> dict[tuple[str, int], PartitionRead]:
+        """Read every data partition from its leader, like a consumer: up to the HW,
+        or for read_committed up to the LSO without aborted transactions."""
         reads: dict[tuple[str, int], PartitionRead] = {}
         for (topic, partition), state in sorted(self.controller.partitions.items()):
+            if topic in INTERNAL_TOPICS:
+                continue
             broker = self.brokers[state.leader] if state.leader >= 0 else None
             replica = (
                 broker.replicas.get((topic, partition))
@@ -310,17 +339,39 @@ class Cluster:
                     topic, partition, 0, [], [], readable=False
                 )
                 continue
-            offsets, record_ids = replica.log.records_up_to(replica.log.hw)
+            log = replica.log
+            if isolation_level == "read_committed":
+                bound = log.last_stable_offset()
+                batches = log.committed_batches(bound)
+            else:
+                bound = log.hw
+                batches = [
+                    b for b in log.batches if b.base_offset < bound and b.batch.control is None
+                ]
+            offsets: list[int] = []
+            record_ids: list[int] = []
+            for log_batch in batches:
+                base = log_batch.base_offset
+                for i, record_id in enumerate(log_batch.batch.record_ids):
+                    if base + i < bound:
+                        offsets.append(base + i)
+                        record_ids.append(record_id)
             reads[(topic, partition)] = PartitionRead(
-                topic, partition, replica.log.hw, offsets, record_ids, leader=state.leader
+                topic, partition, bound, offsets, record_ids, leader=state.leader
             )
         return reads
 
-    def check(self, settle_ms: float = 60000) -> RunResult:
-        """Heal every fault, let the cluster settle, read every partition, judge."""
+    def check(self, settle_ms: float = 60000, isolation_level: str | None = None) -> RunResult:
+        """Heal every fault, let the cluster settle, read every partition, judge.
+
+        The final read is read_committed when any transaction was used, as
+        DESIGN.md says; pass `isolation_level` to choose.
+        """
         self.nemesis.heal_all()
         self.run_for(settle_ms)
-        result = check(self.history, self.final_read(), self.world.events)
+        if isolation_level is None:
+            isolation_level = "read_committed" if self.history.txns else "read_uncommitted"
+        result = check(self.history, self.final_read(isolation_level), self.world.events)
         wall_ms = (time.perf_counter() - self._wall_start) * 1000.0  # det-ok: reported only
         return RunResult.from_check(
             result,

@@ -33,6 +33,7 @@ from sim.protocol import (
     Errors,
     MetadataResponse,
     OffsetFetchResponse,
+    read_committed_batches,
 )
 
 TopicPartition = namedtuple("TopicPartition", ["topic", "partition"])
@@ -89,27 +90,16 @@ def apply_read(
     """
     committed = isolation_level == "read_committed"
     bound = data.last_stable_offset if committed else data.high_watermark
-    pending = sorted((first, pid) for pid, first in data.aborted) if committed else []
-    aborting: set[int] = set()
+    if committed:
+        batches = read_committed_batches(data.batches, bound, data.aborted)
+    else:
+        batches = [b for b in data.batches if b.base_offset < bound and b.batch.control is None]
     out: list[tuple[int, int, int]] = []
-    for log_batch in data.batches:
-        batch = log_batch.batch
-        if log_batch.base_offset >= bound:
-            break
-        while pending and pending[0][0] <= log_batch.base_offset:
-            aborting.add(pending.pop(0)[1])  # `Fetcher`: this producer's txn from here is aborted
-        pid = batch.producer_id
-        if batch.control is not None:
-            if batch.control == "ABORT":
-                aborting.discard(pid)
-            continue
-        if batch.payload or (batch.is_transactional and pid in aborting):
-            continue
-        for i, record_id in enumerate(batch.record_ids):
+    for log_batch in batches:
+        for i, record_id in enumerate(log_batch.batch.record_ids):
             offset = log_batch.base_offset + i
-            if offset >= bound or offset < start:
-                continue
-            out.append((offset, record_id, log_batch.leader_epoch))
+            if start <= offset < bound:
+                out.append((offset, record_id, log_batch.leader_epoch))
     return out
 
 

@@ -116,6 +116,7 @@ class TransactionalClient:
         self.partitions: set[tuple[str, int]] = set()
         self.new_partitions: list[tuple[str, int]] = []
         self.pending_partitions: list[tuple[str, int]] = []
+        """Partitions in an AddPartitionsToTxn request not answered yet."""
         self.offsets_added = False
         self.history_txn = -1
         self.end_result: TxnResult | None = None
@@ -291,6 +292,7 @@ class TransactionalClient:
                     f"TransactionalId {self.transactional_id}: Invalid transition attempted from state {self.state} to state {ABORTING}"
                 )
             self.transition(ABORTING)
+            self.new_partitions.clear()  # Aborting: no need to add partitions (kafka-python).
             self.producer.abort_undrained_batches()
         self.end_commit = commit
         self.end_result = TxnResult()
@@ -308,15 +310,14 @@ class TransactionalClient:
             and not self._queued("AddPartitionsToTxn")
         ):
             self._queue_add_partitions()
+        wait = 1000.0
         if self.end_result is not None and not self.end_result.done and not self._queued("EndTxn"):
-            delay = self._maybe_queue_end()
-            if delay:
-                return delay
+            wait = self._maybe_queue_end() or wait
         if not self.queue:
-            return 1000.0
+            return wait
         request = self.queue[0]
         if request.not_before_ms > now:
-            return request.not_before_ms - now
+            return min(wait, request.not_before_ms - now)
         coordinator = self.coordinator.get(request.target)
         if coordinator is None:
             return self._find_coordinator(request)
@@ -330,19 +331,20 @@ class TransactionalClient:
     def _queue_add_partitions(self) -> None:
         txn = self.producer.txn_manager
         assert txn is not None
-        self.pending_partitions, self.new_partitions = sorted(self.new_partitions), []
-        parts = tuple(self.pending_partitions)
+        parts = tuple(sorted(self.new_partitions))
+        self.pending_partitions += parts
+        self.new_partitions = []
 
         def on_response(response: Any) -> None:
             if response.error == Errors.NONE:
                 self.partitions.update(parts)
-                self.pending_partitions = []
+                self.pending_partitions = [k for k in self.pending_partitions if k not in parts]
                 self.producer.sender.wake()
             elif response.error == Errors.CONCURRENT_TRANSACTIONS:
                 request.not_before_ms = self.world.now_ms + ADD_PARTITIONS_RETRY_MS
                 self.queue.appendleft(request)
             elif not self._retry(request, response.error):
-                self.pending_partitions = []
+                self.pending_partitions = [k for k in self.pending_partitions if k not in parts]
                 self._error(response.error, request)
 
         request = _Request(

@@ -15,12 +15,15 @@ unfence it and send metadata.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sim.cluster.broker_txn import TxnRequests
 from sim.cluster.log import PartitionLog
 from sim.cluster.partition import LEADER, NONE, DelayedProduce, Replica
 from sim.cluster.replication import FetchServer, ReplicaFetchers
+from sim.cluster.txn_coordinator import ABORT_SCAN_INTERVAL_MS, TXN_STATE_TOPIC
 from sim.net import Net, RpcClient
 from sim.protocol import (
     NO_PRODUCER_ID,
@@ -42,6 +45,9 @@ from sim.protocol import (
     ProduceRequest,
     ProduceResponse,
     RecordBatch,
+    TxnMarker,
+    WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
 )
 from sim.world import World
 
@@ -58,6 +64,8 @@ class BrokerConfig:
     replica_fetch_backoff_ms: float = 1000
     replica_socket_timeout_ms: float = 30000
     flush_interval_ms: float = 30000
+    transaction_state_log_num_partitions: int = 50
+    offsets_topic_num_partitions: int = 50
 
 
 @dataclass
@@ -93,6 +101,10 @@ class Broker:
         self.fetch_server = FetchServer(self)
         self.fetchers = ReplicaFetchers(self)
         self._producer_ids = 0
+        self.offsets_partitions = config.offsets_topic_num_partitions
+        self.txn = TxnRequests(
+            self, config.transaction_state_log_num_partitions, config.offsets_topic_num_partitions
+        )
         net.add_node(self.name, self)
 
     def __repr__(self) -> str:
@@ -105,6 +117,7 @@ class Broker:
         self.world.process(self._heartbeat_loop(incarnation))
         self.world.process(self._isr_loop(incarnation))
         self.world.process(self._flush_loop(incarnation))
+        self.world.process(self._abort_scan_loop(incarnation))
 
     def running(self, incarnation: int) -> bool:
         return self.alive and self.incarnation == incarnation
@@ -134,6 +147,7 @@ class Broker:
                     )
         self.image = None
         self.registered = False
+        self.txn.coordinator.clear()
         self.world.trace("broker.crash", broker=self.id, lose_unflushed=lose_unflushed)
 
     def restart(self) -> None:
@@ -176,6 +190,13 @@ class Broker:
                     new_isr = tuple(r for r in replica.isr if r not in lagging)
                     self.propose_isr(key, replica, new_isr)
 
+    def _abort_scan_loop(self, incarnation: int):
+        """Abort transactions past their timeout every 10 s (`abortTimedOutTransactions`), forever."""
+        while self.running(incarnation):
+            yield self.world.timeout(ABORT_SCAN_INTERVAL_MS)
+            if self.running(incarnation) and not self.net.is_paused(self.name):
+                self.txn.coordinator.abort_timed_out()
+
     def _flush_loop(self, incarnation: int):
         """The OS writes dirty pages back periodically, forever."""
         while self.running(incarnation):
@@ -203,6 +224,8 @@ class Broker:
                 self.apply_image(message.image)
         elif isinstance(message, MetadataRequest):
             self.handle_metadata(source, message)
+        elif self.txn.handle(source, message):
+            pass
         elif isinstance(message, InitProducerIdRequest):
             self.handle_init_producer_id(source, message)
         elif isinstance(message, BrokerHeartbeatResponse):
@@ -210,7 +233,7 @@ class Broker:
             # from an older one) means the controller accepted it, even if it came late.
             self.registered = True
             self.rpc.handle_response(source, message)
-        elif isinstance(message, FetchResponse | AlterPartitionResponse):
+        elif isinstance(message, FetchResponse | AlterPartitionResponse | WriteTxnMarkersResponse):
             self.rpc.handle_response(source, message)
         else:
             raise AssertionError(f"{self.name}: unexpected {type(message).__name__}")
@@ -352,11 +375,14 @@ class Broker:
             return  # Not registered yet: the client times out and tries another broker.
         self.net.send(self.name, source, MetadataResponse(request.request_id, self.image))
 
-    def handle_init_producer_id(self, source: str, request: InitProducerIdRequest) -> None:
-        # Producer ids come in blocks per broker (KIP-730), so they are unique
-        # cluster-wide; the counter models the controller-assigned block.
+    def allocate_producer_id(self) -> int:
+        """Producer ids come in blocks per broker (KIP-730), so they are unique
+        cluster-wide; the counter models the controller-assigned block."""
         self._producer_ids += 1
-        producer_id = self.id * 1_000_000 + self._producer_ids
+        return self.id * 1_000_000 + self._producer_ids
+
+    def handle_init_producer_id(self, source: str, request: InitProducerIdRequest) -> None:
+        producer_id = self.allocate_producer_id()
         response = InitProducerIdResponse(request.request_id, Errors.NONE, producer_id, 0)
         self.world.trace("broker.init_producer_id", broker=self.id, producer_id=producer_id)
         self.net.send(self.name, source, response)
@@ -377,7 +403,74 @@ class Broker:
                 self.replicas[key] = replica
             replica.min_insync = min_insync[state.topic]
             self._apply_partition(key, replica, state)
+            if state.topic == TXN_STATE_TOPIC:
+                self.txn.coordinator.on_leadership(
+                    state.partition, state.leader_epoch, state.leader == self.id
+                )
         self.fetchers.sync()
+
+    # --- internal appends (coordinators, markers) ------------------------------------------
+
+    def leader_of(self, key: tuple[str, int]) -> int:
+        state = self.image.partition(*key) if self.image is not None else None
+        return -1 if state is None else state.leader
+
+    def append_internal(
+        self,
+        key: tuple[str, int],
+        payload: tuple[Any, ...],
+        done: Callable[[Errors, int], None],
+        producer: tuple[int, int] = (NO_PRODUCER_ID, -1),
+        transactional: bool = False,
+    ) -> None:
+        """Append internal records (transaction state, offsets) with acks=all."""
+        batch = RecordBatch(
+            producer[0],
+            producer[1],
+            -1,
+            (),
+            64 + 32 * len(payload),
+            self.world.now_ms,
+            is_transactional=transactional,
+            payload=payload,
+        )
+        self.append_batch(key, batch, done)
+
+    def append_batch(
+        self, key: tuple[str, int], batch: RecordBatch, done: Callable[[Errors, int], None]
+    ) -> None:
+        """Append as leader and call `done(error, base offset)` once the ISR has it."""
+        outcome = self._append(key, batch, -1, None)
+        if isinstance(outcome, PartitionProduceResult):
+            done(outcome.error, outcome.base_offset)
+            return
+        base_offset, _ = outcome
+        replica = self.replicas[key]
+        delayed = DelayedProduce(
+            base_offset + batch.record_count, lambda error: done(error, base_offset)
+        )
+        replica.delayed.append(delayed)
+        replica.complete_delayed()
+        if not delayed.done:
+            self.world.call_later(
+                self.config.replica_socket_timeout_ms, self._expire_delayed, delayed
+            )
+
+    def send_markers(
+        self,
+        leader: int,
+        marker: TxnMarker,
+        on_response: Callable[[Any], None],
+        on_error: Callable[[Errors], None],
+    ) -> None:
+        request = WriteTxnMarkersRequest(self.rpc.next_request_id(), marker)
+        self.rpc.call(
+            broker_name(leader),
+            request,
+            self.config.replica_socket_timeout_ms,
+            on_response,
+            on_error,
+        )
 
     def _apply_partition(
         self, key: tuple[str, int], replica: Replica, state: PartitionState

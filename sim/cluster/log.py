@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 
 from sim.cluster.producer_state import ProducerStateManager
-from sim.protocol import LogBatch, RecordBatch
+from sim.protocol import LogBatch, RecordBatch, read_committed_batches
 
 UNDEFINED_EPOCH = -1
 
@@ -87,6 +87,14 @@ class PartitionLog:
             )
         return tuple(self.batches[index : index + max_batches])
 
+    def read_containing(self, offset: int, max_batches: int) -> tuple[LogBatch, ...]:
+        """Whole batches from the one holding `offset` (a consumer may stop mid-batch)."""
+        assert max_batches > 0
+        index = max(0, bisect.bisect_right(self._base_offsets, offset) - 1)
+        if index < len(self.batches) and self.batches[index].next_offset <= offset:
+            index += 1
+        return tuple(self.batches[index : index + max_batches])
+
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
         """(largest epoch <= `epoch`, its end offset), as `LeaderEpochFileCache.endOffsetFor`.
 
@@ -125,6 +133,16 @@ class PartitionLog:
                 offsets.append(offset)
                 record_ids.append(record_id)
         return offsets, record_ids
+
+    def last_stable_offset(self) -> int:
+        """LSO = min(HW, first unstable offset): read_committed reads below it."""
+        first_unstable = self.producer_state.first_unstable_offset(self.hw)
+        return self.hw if first_unstable is None else min(self.hw, first_unstable)
+
+    def committed_batches(self, bound: int) -> list[LogBatch]:
+        """Data batches below `bound` that a read_committed reader sees."""
+        aborted = self.producer_state.aborted_overlapping(0, bound)
+        return read_committed_batches(self.batches, bound, aborted)
 
     # --- truncation and durability --------------------------------------------
 

@@ -50,6 +50,12 @@ class ProducerStateManager:
 
     def __init__(self) -> None:
         self.producers: dict[int, ProducerEntry] = {}
+        self.ongoing: dict[int, int] = {}
+        """Producer id -> first offset of its open transaction on this partition."""
+        self.completed: list[tuple[int, int]] = []
+        """(first offset, marker offset) of ended transactions the HW may not have passed."""
+        self.aborted: list[tuple[int, int, int]] = []
+        """(producer id, first offset, marker offset): the aborted-transaction index."""
 
     def find_duplicate(self, batch: RecordBatch) -> int | None:
         """The base offset of an identical earlier batch, or None."""
@@ -72,6 +78,8 @@ class ProducerStateManager:
             return Errors.NONE  # Unknown producer: accepted at any sequence (KIP-360).
         if batch.producer_epoch < entry.epoch:
             return Errors.INVALID_PRODUCER_EPOCH
+        if batch.control is not None or batch.base_sequence < 0:
+            return Errors.NONE  # Markers and transactional offsets carry no sequence.
         if batch.producer_epoch > entry.epoch:
             return Errors.NONE if batch.base_sequence == 0 else Errors.OUT_OF_ORDER_SEQUENCE_NUMBER
         if batch.base_sequence != _next_sequence(entry.last_sequence):
@@ -81,8 +89,15 @@ class ProducerStateManager:
     def update(self, log_batch: LogBatch) -> None:
         """Record an appended batch (leader or follower alike)."""
         batch = log_batch.batch
-        if batch.producer_id == NO_PRODUCER_ID or batch.control is not None:
+        if batch.producer_id == NO_PRODUCER_ID:
             return
+        if batch.control is not None:
+            self._end_transaction(log_batch)
+            return
+        if batch.is_transactional and batch.producer_id not in self.ongoing:
+            self.ongoing[batch.producer_id] = log_batch.base_offset
+        if batch.base_sequence < 0:
+            return  # Transactional offsets (TxnOffsetCommit) carry no sequence.
         entry = self.producers.get(batch.producer_id)
         if entry is None or batch.producer_epoch > entry.epoch:
             entry = ProducerEntry(batch.producer_epoch, batch.last_sequence)
@@ -90,8 +105,48 @@ class ProducerStateManager:
         entry.last_sequence = batch.last_sequence
         entry.batches.append((batch.base_sequence, batch.last_sequence, log_batch.base_offset))
 
+    def _end_transaction(self, log_batch: LogBatch) -> None:
+        """A COMMIT/ABORT marker (`appendEndTxnMarker`): the producer's transaction
+        ends here, and the marker's epoch becomes the producer's (fencing older ones)."""
+        batch = log_batch.batch
+        entry = self.producers.get(batch.producer_id)
+        if entry is None:
+            self.producers[batch.producer_id] = ProducerEntry(batch.producer_epoch, -1)
+        elif batch.producer_epoch != entry.epoch:
+            self.producers[batch.producer_id] = ProducerEntry(batch.producer_epoch, -1)
+        first = self.ongoing.pop(batch.producer_id, None)
+        if first is None:
+            return
+        self.completed.append((first, log_batch.base_offset))
+        if batch.control == "ABORT":
+            self.aborted.append((batch.producer_id, first, log_batch.base_offset))
+
+    def check_marker(self, batch: RecordBatch) -> Errors:
+        """A marker with an older epoch than the producer's is fenced."""
+        entry = self.producers.get(batch.producer_id)
+        if entry is not None and batch.producer_epoch < entry.epoch:
+            return Errors.INVALID_PRODUCER_EPOCH
+        return Errors.NONE
+
+    def first_unstable_offset(self, high_watermark: int) -> int | None:
+        """The lowest first offset of a transaction not yet decided below the HW
+        (`ProducerStateManager.firstUnstableOffset`): open ones, and ended ones
+        whose marker the HW has not passed."""
+        self.completed = [(f, m) for f, m in self.completed if m >= high_watermark]
+        candidates = list(self.ongoing.values()) + [f for f, _ in self.completed]
+        return min(candidates) if candidates else None
+
+    def aborted_overlapping(self, start: int, end: int) -> tuple[tuple[int, int], ...]:
+        """(producer id, first offset) of aborted transactions overlapping [start, end)."""
+        return tuple(
+            (pid, first) for pid, first, marker in self.aborted if marker >= start and first < end
+        )
+
     def rebuild(self, batches: list[LogBatch]) -> None:
         """Recompute from the log (after truncation or recovery), as Kafka reloads it."""
         self.producers = {}
+        self.ongoing = {}
+        self.completed = []
+        self.aborted = []
         for log_batch in batches:
             self.update(log_batch)

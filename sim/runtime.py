@@ -24,7 +24,6 @@ from sim.net import Net
 from sim.result import RunResult
 from sim.world import World
 
-
 INTERNAL_TOPICS = (TXN_STATE_TOPIC, OFFSETS_TOPIC)
 
 

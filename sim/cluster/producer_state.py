@@ -110,9 +110,7 @@ class ProducerStateManager:
         ends here, and the marker's epoch becomes the producer's (fencing older ones)."""
         batch = log_batch.batch
         entry = self.producers.get(batch.producer_id)
-        if entry is None:
-            self.producers[batch.producer_id] = ProducerEntry(batch.producer_epoch, -1)
-        elif batch.producer_epoch != entry.epoch:
+        if entry is None or batch.producer_epoch != entry.epoch:
             self.producers[batch.producer_id] = ProducerEntry(batch.producer_epoch, -1)
         first = self.ongoing.pop(batch.producer_id, None)
         if first is None:

@@ -3,7 +3,8 @@
 A schedule is a sequence of `FaultOp(at_ms, kind, params)` (from a scenario
 file or generated); `Nemesis` only interprets it. Targets are resolved when
 the fault fires, against the controller's current view: `leader:T/P`,
-`followers:T/P`, `any-broker` (a seeded choice among live brokers),
+`followers:T/P`, `coordinator:TXN_ID` (the broker leading that id's
+`__transaction_state` partition), `any-broker` (a seeded choice among live brokers),
 `crashed` (restart only), or a node name. A fault that finds nothing to do
 (crash a crashed broker, the leader of an offline partition) is a no-op
 recorded in the trace and history, not an error.
@@ -80,6 +81,9 @@ class Nemesis:
             if role == "leader":
                 return [] if state.leader < 0 else [f"broker-{state.leader}"]
             return [f"broker-{b}" for b in state.replicas if b != state.leader]
+        if target.startswith("coordinator:"):
+            leader = cluster.coordinator_of(target.removeprefix("coordinator:"))
+            return [] if leader < 0 else [f"broker-{leader}"]
         if target == "any-broker":
             live = [b.name for b in cluster.brokers if b.alive]
             return [self.rng.choice(live)] if live else []

@@ -58,10 +58,14 @@ def run_scenario(scenario: Scenario, seed: int = 0) -> RunResult:
     """Run one scenario with one seed and judge it."""
     cluster = build_cluster(scenario, seed)
     workload_spec = scenario.workload
-    producers = [
-        KafkaProducer(cluster=cluster, name=f"producer-{i}", **scenario.producer_raw)
-        for i in range(workload_spec.producers)
-    ]
+    producers = []
+    for i in range(workload_spec.producers):
+        config = dict(scenario.producer_raw)
+        if config.get("transactional_id") is not None:
+            config["transactional_id"] = workload_spec.transactional_id_for(
+                config["transactional_id"], i
+            )
+        producers.append(KafkaProducer(cluster=cluster, name=f"producer-{i}", **config))
     workload = WorkloadRunner(
         cluster.world,
         Workload(
@@ -70,6 +74,11 @@ def run_scenario(scenario: Scenario, seed: int = 0) -> RunResult:
             workload_spec.rate_per_s,
             workload_spec.keys,
             workload_spec.value_bytes,
+            txn_size=workload_spec.txn_size,
+            abort_every=workload_spec.abort_every,
+            producer_start_ms=tuple(
+                workload_spec.start_for(i) for i in range(workload_spec.producers)
+            ),
         ),
         producers,
     )

@@ -17,7 +17,7 @@ from sim.checker import PartitionRead, check
 from sim.client.producer import KafkaProducer, set_default_env
 from sim.cluster.broker import Broker, BrokerConfig, broker_name
 from sim.cluster.controller import Controller
-from sim.cluster.txn_coordinator import OFFSETS_TOPIC, TXN_STATE_TOPIC
+from sim.cluster.txn_coordinator import OFFSETS_TOPIC, TXN_STATE_TOPIC, partition_for
 from sim.faults import FaultOp, Nemesis
 from sim.history import History
 from sim.net import Net
@@ -118,6 +118,12 @@ class Cluster:
         self.clients.append(client)
         if getattr(client, "txn_client", None) is not None:
             self.ensure_internal_topics()
+
+    def coordinator_of(self, transactional_id: str) -> int:
+        """The broker leading the id's `__transaction_state` partition (-1: none)."""
+        partition = partition_for(transactional_id, self.transaction_state_log_num_partitions)
+        state = self.controller.partitions.get((TXN_STATE_TOPIC, partition))
+        return -1 if state is None else state.leader
 
     def ensure_internal_topics(self) -> None:
         """Create `__transaction_state` and `__consumer_offsets` on first use, as

@@ -116,6 +116,20 @@ class WorkloadSpec:
     txn_size: int | None = None  # records per transaction (transactional only)
     abort_every: int | None = None  # abort every Nth transaction
     settle_ms: float = 60000
+    start_ms: tuple[float, ...] = (0.0,)
+    """When producers start: one time for all, or one per producer (extension)."""
+    shared_transactional_id: bool = False
+    """All producers use producer.transactional_id as is — instances of one
+    application, so a later one fences the earlier (extension). Otherwise
+    producer i of several uses "<id>-<i>"."""
+
+    def start_for(self, index: int) -> float:
+        return self.start_ms[index] if index < len(self.start_ms) else self.start_ms[-1]
+
+    def transactional_id_for(self, base: str | None, index: int) -> str | None:
+        if base is None or self.shared_transactional_id or self.producers == 1:
+            return base
+        return f"{base}-{index}"
 
     @property
     def key_cycle(self) -> int | None:
@@ -389,10 +403,29 @@ def _workload(
         txn_size=table.int("txn_size", None, minimum=1),
         abort_every=table.int("abort_every", None, minimum=1),
         settle_ms=table.number("settle_ms", 60000),
+        start_ms=_start_times(table),
+        shared_transactional_id=table.bool("shared_transactional_id", False),
     )
+    if len(spec.start_ms) not in (1, spec.producers):
+        raise table.error(
+            "start_ms",
+            f"expected one time or {spec.producers} (one per producer), got {len(spec.start_ms)}",
+        )
     if spec.abort_every is not None and spec.txn_size is None:
         raise table.error("abort_every", "needs workload.txn_size (records per transaction)")
     return spec
+
+
+def _start_times(table: Table) -> tuple[float, ...]:
+    value = table.get("start_ms", 0.0)
+    values = value if isinstance(value, list) else [value]
+    if not values or any(
+        isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in values
+    ):
+        raise table.error(
+            "start_ms", f"expected a time >= 0 or a list of them, got {describe(value)}"
+        )
+    return tuple(float(v) for v in values)
 
 
 def _faults(ctx: Context, value: Any, topology: Topology) -> tuple[FaultSpec, ...]:

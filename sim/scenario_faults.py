@@ -24,7 +24,7 @@ _NUMBER = r"(0|[1-9][0-9]*)"
 _BROKER = re.compile(rf"broker-{_NUMBER}")
 _PRODUCER = re.compile(rf"producer-{_NUMBER}")
 _ROLE = re.compile(rf"(leader|followers):([^/]*)/{_NUMBER}")
-TARGET_FORMS = "broker-N, producer-N, controller, leader:TOPIC/P, followers:TOPIC/P or any-broker"
+TARGET_FORMS = "broker-N, producer-N, controller, leader:TOPIC/P, followers:TOPIC/P, coordinator:TXN_ID or any-broker"
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ def check_target(
         raise ctx.error(key, "'crashed' is only a target of restart")
     if value == "any-broker" or (value == "controller" and not brokers_only):
         return value
+    if value.startswith("coordinator:") and len(value) > len("coordinator:"):
+        return value  # The broker leading that transactional id's __transaction_state partition.
     if match := _BROKER.fullmatch(value):
         if int(match[1]) >= topology.brokers:
             last = topology.brokers - 1

@@ -22,6 +22,9 @@ from sim.world import World
 
 TICK_MS_MIN = 1.0
 TXN_POLL_MS = 5.0
+PAUSE_POLL_MS = 10.0
+DEFAULT_TXN_SIZE = 100
+"""Records per transaction when a transactional workload does not say."""
 METADATA_POLL_MS = 10.0
 
 
@@ -69,7 +72,7 @@ class WorkloadRunner:
 
     def start(self) -> None:
         for index, producer in enumerate(self.producers):
-            if getattr(producer, "txn_client", None) is not None and self.workload.txn_size:
+            if producer.txn_client is not None:
                 self.world.process(self._produce_transactional(producer, index))
             else:
                 self.world.process(self._produce(producer, index))
@@ -100,6 +103,8 @@ class WorkloadRunner:
         keyless_size = record_size(0, workload.value_bytes)
         while sent < workload.records:
             due = min(workload.records, int((world.now_ms - start) / spacing_ms) + 1)
+            while producer.paused():  # A paused application sends nothing either.
+                yield world.timeout(PAUSE_POLL_MS)
             while sent < due:
                 if keyless:
                     key, size = None, keyless_size
@@ -145,7 +150,8 @@ class WorkloadRunner:
         world = self.world
         workload = self.workload
         client = producer.txn_client
-        assert client is not None and workload.txn_size
+        assert client is not None
+        txn_size = workload.txn_size or DEFAULT_TXN_SIZE
         spacing_ms = 1000.0 / workload.rate_per_s
         yield from self._await_start(producer, index)
         result = client.initialize()
@@ -155,12 +161,14 @@ class WorkloadRunner:
         txn_index = 0
         while result.error is None and sent < workload.records:
             client.begin()
-            count = min(workload.txn_size, workload.records - sent)
+            count = min(txn_size, workload.records - sent)
             start = world.now_ms
             for i in range(count):
                 due = start + i * spacing_ms
                 if due > world.now_ms:
                     yield world.timeout(due - world.now_ms)
+                while producer.paused():  # A paused application sends nothing either.
+                    yield world.timeout(PAUSE_POLL_MS)
                 if client.has_error():
                     break
                 key = workload.key_for(sent)

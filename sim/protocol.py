@@ -358,6 +358,10 @@ class BrokerHeartbeat:
     request_id: int
     broker_id: int
     incarnation: int
+    metadata_version: int = -1
+    """The newest image the broker has applied: KRaft brokers fetch the metadata
+    log, so a broker that missed an update catches up; here the controller
+    answers a stale version with the current image."""
 
 
 @dataclass(frozen=True, slots=True)

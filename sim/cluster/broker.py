@@ -165,7 +165,8 @@ class Broker:
         interval = self.config.broker_heartbeat_interval_ms
         while self.running(incarnation):
             if not self.net.is_paused(self.name):
-                request = BrokerHeartbeat(self.rpc.next_request_id(), self.id, incarnation)
+                version = self.image.version if self.image is not None else -1
+                request = BrokerHeartbeat(self.rpc.next_request_id(), self.id, incarnation, version)
                 self.rpc.call(CONTROLLER, request, interval * 2, self._on_heartbeat, _ignore)
             yield self.world.timeout(interval)
 

@@ -162,6 +162,8 @@ class Controller:
         self.net.send(NAME, source, BrokerHeartbeatResponse(heartbeat.request_id, False))
         if session.fenced:
             self.unfence(heartbeat.broker_id)
+        elif 0 <= heartbeat.metadata_version < self.version:
+            self.net.send(NAME, source, MetadataUpdate(self.image()))  # It missed an update.
 
     def _on_alter_partition(self, source: str, request: AlterPartitionRequest) -> None:
         key = (request.topic, request.partition)

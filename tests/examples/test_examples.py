@@ -411,3 +411,13 @@ def test_scenario_and_its_lesson_commands_exit_0(
     assert len(commands) >= 2, f"{name}: its lesson names no variant to try"
     for argv in commands:
         assert kpsim(argv) == 0, (argv, capsys.readouterr().out[-2000:])
+
+
+def test_article_transaction_example_with_a_transactional_id_commits_atomically(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    load_example("s8_transaction_working").main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "coordinator partition of 'my-txn-1': 49"
+    assert out[1] == "read_committed:   [b'my_value_0', b'my_value_1', b'my_value_2']"
+    assert "b'aborted_0'" in out[2] and "b'my_value_2'" in out[2]

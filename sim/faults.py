@@ -88,8 +88,13 @@ class Nemesis:
             live = [b.name for b in cluster.brokers if b.alive]
             return [self.rng.choice(live)] if live else []
         if target == "crashed":
-            return [b.name for b in cluster.brokers if not b.alive] + (
-                ["controller"] if not cluster.controller.alive else []
+            crashed_clients = sorted(
+                {c.name for c in cluster.clients if getattr(c, "crashed", False)}
+            )
+            return (
+                [b.name for b in cluster.brokers if not b.alive]
+                + (["controller"] if not cluster.controller.alive else [])
+                + [n for n in crashed_clients if cluster.client_by_name(n).crashed]
             )
         if target not in self.net.handlers:
             raise FaultTargetError(f"no such node {target!r}")

@@ -55,7 +55,8 @@ class GuaranteeConfig:
 
     acks: int  # 0, 1 or -1 (all)
     replication_factor: int
-    min_insync_replicas: int  # the topic's effective min.insync.replicas
+    min_insync_replicas: int
+    """Effective: the topic's setting capped at the replication factor (see `from_scenario`)."""
     enable_idempotence: bool  # effective: after kafka-python's adjustments
     max_in_flight: int
     unclean: bool
@@ -67,10 +68,13 @@ class GuaranteeConfig:
         """The config of the workload's topic and producer."""
         topic = scenario.topic(scenario.workload.topic)
         producer = scenario.producer
+        # Partition.effectiveMinIsr = min(min.insync.replicas, replicas) (SEMANTICS.md §2):
+        # Kafka accepts min.insync > RF and enforces RF; acks=all stays available.
+        min_insync = min(topic.effective_min_insync(scenario.cluster), topic.replication_factor)
         return cls(
             acks=producer.acks,
             replication_factor=topic.replication_factor,
-            min_insync_replicas=topic.effective_min_insync(scenario.cluster),
+            min_insync_replicas=min_insync,
             enable_idempotence=producer.enable_idempotence,
             max_in_flight=producer.max_in_flight_requests_per_connection,
             unclean=scenario.cluster.unclean_leader_election_enable,
@@ -79,14 +83,9 @@ class GuaranteeConfig:
         )
 
     @property
-    def unavailable(self) -> bool:
-        """acks=all with min.insync > RF: every produce is refused, nothing is acknowledged."""
-        return self.acks == -1 and self.min_insync_replicas > self.replication_factor
-
-    @property
     def retrying(self) -> bool:
         """Whether a failed request is sent again (acks=0 never hears of a failure)."""
-        return self.acks != 0 and self.retries > 0 and not self.unavailable
+        return self.acks != 0 and self.retries > 0
 
 
 @dataclass(frozen=True)
@@ -164,15 +163,14 @@ RULES: tuple[Rule, ...] = (
         "acknowledgement waited for (1 for acks=0/1, min.insync.replicas for acks=all) "
         "loses acknowledged records, even with acks=all",
         "KIP-966; SEMANTICS.md §2 (log.flush.interval.messages), §9.9",
-        lambda c, f: not c.unavailable
-        and f.power_loss_replicas >= max(1, _copies_at_ack(c)),
+        lambda c, f: f.power_loss_replicas >= max(1, _copies_at_ack(c)),
     ),
     Rule(
         "last-replica-standing", "lost",
         "the ISR shrank to the leader, which then lost its unflushed suffix: it is "
         "re-elected as the last ISR member and the followers truncate to it",
         "KIP-966; SEMANTICS.md §9.9",
-        lambda c, f: not c.unavailable and f.lone_leader_power_loss,
+        lambda c, f: f.lone_leader_power_loss,
     ),
     Rule(
         "unclean-lone-leader", "lost",
@@ -202,7 +200,7 @@ RULES: tuple[Rule, ...] = (
         "a restarted producer gets a new producer id, so the broker cannot deduplicate "
         "its re-sends (only a transactional.id carries identity across sessions)",
         "SEMANTICS.md §9.7, §6",
-        lambda c, f: f.producer_restart and c.acks != 0 and not c.unavailable,
+        lambda c, f: f.producer_restart and c.acks != 0,
     ),
     Rule(
         "in-flight-without-idempotence", "reordered",

@@ -71,6 +71,8 @@ class History:
         """(key, value, timestamp) of records sent through the Python API, by id:
         the simulated log stores ids, consumers read the bytes from here."""
         self._pending = 0
+        self.resent: list[tuple[int, float]] = []
+        """(record id, time) of each re-send by a restarted application."""
         self._indexes: dict[tuple[str, str], tuple[int, int]] = {}
 
     def __len__(self) -> int:
@@ -112,6 +114,20 @@ class History:
             t = self._topic_index[topic] = len(self.topics)
             self.topics.append(topic)
         return p, t
+
+    def reinvoke(self, record_id: int, time_ms: float) -> None:
+        """The application sends a record again (after a producer restart).
+
+        Only a record whose earlier send ended without an acknowledgement may
+        be re-sent; it becomes pending again, so at most one `ok` is ever
+        recorded for it, and a second copy in the log is a duplicate.
+        """
+        assert self.status[record_id] in (INFO, FAIL), f"record {record_id} cannot be re-sent"
+        self.status[record_id] = PENDING
+        self.done_ms[record_id] = -1.0
+        self.error[record_id] = None
+        self._pending += 1
+        self.resent.append((record_id, time_ms))
 
     def ok(self, record_ids: Sequence[int], time_ms: float, base_offset: int) -> None:
         """Acknowledge a batch: offsets are base + index, or all -1 (acks=0, or

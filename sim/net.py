@@ -94,7 +94,11 @@ class Net:
     # --- membership --------------------------------------------------------
 
     def add_node(self, name: str, handler: Node) -> None:
-        assert name not in self.handlers, f"duplicate node {name}"
+        if name in self.handlers:
+            # A process restarted on a crashed node: same name, same links, new handler.
+            assert self.down[name], f"duplicate node {name}"
+            self.handlers[name] = handler
+            return
         for other in self.handlers:
             self.graph.add_edge(name, other)
             self.graph.add_edge(other, name)

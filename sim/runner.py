@@ -10,6 +10,7 @@ the exact command that replays it.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 from sim.client.producer import KafkaProducer
 from sim.faults import FaultOp
@@ -47,6 +48,26 @@ def build_cluster(scenario: Scenario, seed: int) -> Cluster:
     return cluster
 
 
+def _new_producer(cluster: Cluster, scenario: Scenario, index: int) -> KafkaProducer:
+    config = dict(scenario.producer_raw)
+    if config.get("transactional_id") is not None:
+        config["transactional_id"] = scenario.workload.transactional_id_for(
+            config["transactional_id"], index
+        )
+    return KafkaProducer(cluster=cluster, name=f"producer-{index}", **config)
+
+
+def _restarter(
+    cluster: Cluster, workload: WorkloadRunner, scenario: Scenario, index: int
+) -> Callable[[], None]:
+    """A crashed producer's application comes back with a new producer instance."""
+
+    def restart() -> None:
+        workload.restart(index, _new_producer(cluster, scenario, index))
+
+    return restart
+
+
 def replay_command(scenario: Scenario, seed: int) -> str:
     parts = ["kpsim", "run", scenario.source, "--seed", str(seed)]
     for override in scenario.overrides:
@@ -58,14 +79,7 @@ def run_scenario(scenario: Scenario, seed: int = 0) -> RunResult:
     """Run one scenario with one seed and judge it."""
     cluster = build_cluster(scenario, seed)
     workload_spec = scenario.workload
-    producers = []
-    for i in range(workload_spec.producers):
-        config = dict(scenario.producer_raw)
-        if config.get("transactional_id") is not None:
-            config["transactional_id"] = workload_spec.transactional_id_for(
-                config["transactional_id"], i
-            )
-        producers.append(KafkaProducer(cluster=cluster, name=f"producer-{i}", **config))
+    producers = [_new_producer(cluster, scenario, i) for i in range(workload_spec.producers)]
     workload = WorkloadRunner(
         cluster.world,
         Workload(
@@ -82,6 +96,8 @@ def run_scenario(scenario: Scenario, seed: int = 0) -> RunResult:
         ),
         producers,
     )
+    for i in range(workload_spec.producers):
+        cluster.restarters[f"producer-{i}"] = _restarter(cluster, workload, scenario, i)
     faults = [FaultOp(f.at_ms, f.kind, dict(f.params)) for f in scenario.faults]
     cluster.schedule(faults)
     workload.start()
@@ -93,8 +109,9 @@ def run_scenario(scenario: Scenario, seed: int = 0) -> RunResult:
     while not finished():
         assert cluster.world.now_ms < RUN_LIMIT_MS, "run did not finish: a simulator bug"
         cluster.run_for(RUN_STEP_MS)
-    for producer in producers:
-        producer.close()
+    for producer in workload.producers:
+        if not producer.crashed:
+            producer.close()
     result = cluster.check(workload_spec.settle_ms)
     result.scenario = scenario.name
     result.config = scenario.effective_config()

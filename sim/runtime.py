@@ -83,6 +83,8 @@ class Cluster:
         self.brokers = [Broker(self.world, self.net, b, config) for b in range(brokers)]
         self.topics: dict[str, int] = {}
         self.clients: list[Any] = []
+        self.restarters: dict[str, Callable[[], None]] = {}
+        """How to bring a crashed client's application back (set by the runner)."""
         self._client_counts: dict[str, int] = {}
         self.nemesis = Nemesis(self)
         self.controller.start()
@@ -203,7 +205,15 @@ class Cluster:
             self.net.crash(name)
             self.world.trace("controller.crash")
             return True
-        raise ValueError(f"crashing {name} is not supported (brokers and the controller can crash)")
+        producer = self.client_by_name(name)
+        if producer is not None:
+            if producer.crashed:
+                return False
+            producer.crash()
+            self.net.crash(name)
+            self.world.trace("producer.crash", producer=name)
+            return True
+        raise ValueError(f"no node {name} to crash")
 
     def restart_node(self, name: str) -> bool:
         broker = self.broker_by_name(name)
@@ -224,7 +234,26 @@ class Cluster:
             self.world.trace("controller.restart")
             self.controller.publish()
             return True
+        producer = self.client_by_name(name)
+        if producer is not None and producer.crashed:
+            restarter = self.restarters.get(name)
+            if restarter is None:
+                self.world.trace(
+                    "nemesis.noop", kind="restart", why=f"nothing restarts {name}'s application"
+                )
+                return False
+            restarter()
+            self.net.restart(name)
+            self.world.trace("producer.restart", producer=name)
+            return True
         return False
+
+    def client_by_name(self, name: str) -> Any:
+        """The newest client instance with this node name, or None."""
+        for client in reversed(self.clients):
+            if getattr(client, "name", None) == name:
+                return client
+        return None
 
     # --- faults (the contract's fault kinds, as methods) ------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sim.client.accumulator import RECORD_BATCH_OVERHEAD, record_size
 from sim.client.producer import KafkaProducer
+from sim.history import OK
 from sim.world import World
 
 TICK_MS_MIN = 1.0
@@ -65,6 +66,11 @@ class WorkloadRunner:
         self.workload = workload
         self.producers = producers
         self.finished = 0
+        self.next_record = [0] * len(producers)
+        """Per producer: how many of its records the application has sent."""
+        self.sent_ids: list[list[int]] = [[] for _ in producers]
+        """Per producer: the history ids of the records it sent (for re-sends)."""
+        self.done_flags = [False] * len(producers)
 
     @property
     def done(self) -> bool:
@@ -72,10 +78,32 @@ class WorkloadRunner:
 
     def start(self) -> None:
         for index, producer in enumerate(self.producers):
-            if producer.txn_client is not None:
-                self.world.process(self._produce_transactional(producer, index))
-            else:
-                self.world.process(self._produce(producer, index))
+            self._start_one(producer, index)
+
+    def _start_one(self, producer: KafkaProducer, index: int) -> None:
+        if producer.txn_client is not None:
+            self.world.process(self._produce_transactional(producer, index))
+        else:
+            self.world.process(self._produce(producer, index))
+
+    def restart(self, index: int, producer: KafkaProducer) -> None:
+        """The application restarts with a new producer instance (a new session).
+
+        As an at-least-once application does, it first sends again every record
+        whose send it never saw acknowledged, then goes on where it stopped.
+        The new instance has a new producer id, so the broker cannot tell
+        these re-sends from new records (the "one session" limit of idempotence).
+        """
+        self.producers[index] = producer
+        if self.done_flags[index]:
+            self.done_flags[index] = False
+            self.finished -= 1
+        self._start_one(producer, index)
+
+    def _finish(self, index: int) -> None:
+        if not self.done_flags[index]:
+            self.done_flags[index] = True
+            self.finished += 1
 
     def _await_start(self, producer: KafkaProducer, index: int) -> Generator[Any, Any, None]:
         world = self.world
@@ -94,18 +122,22 @@ class WorkloadRunner:
         spacing_ms = 1000.0 / workload.rate_per_s
         tick_ms = max(TICK_MS_MIN, spacing_ms)
         yield from self._await_start(producer, index)
-        start = world.now_ms
-        sent = 0
+        yield from self._resend_unacknowledged(producer, index)
+        start = world.now_ms - self.next_record[index] * spacing_ms
         history = producer.history
         accumulator = producer.accumulator
         append = producer.append
+        sent_ids = self.sent_ids[index]
         keyless = workload.keys == "none"
         keyless_size = record_size(0, workload.value_bytes)
-        while sent < workload.records:
+        while self.next_record[index] < workload.records:
+            if producer.crashed:
+                return  # The application died with it; `restart` starts it again.
             due = min(workload.records, int((world.now_ms - start) / spacing_ms) + 1)
             while producer.paused():  # A paused application sends nothing either.
                 yield world.timeout(PAUSE_POLL_MS)
-            while sent < due:
+            while self.next_record[index] < due:
+                sent = self.next_record[index]
                 if keyless:
                     key, size = None, keyless_size
                 else:
@@ -116,17 +148,45 @@ class WorkloadRunner:
                 )
                 if bound > accumulator.buffer_memory and not accumulator.has_room(size):
                     ok = yield from self._wait_for_room(producer, size)
+                    if producer.crashed:
+                        return
                     if not ok:
                         record_id = history.invoke(producer.name, workload.topic, -1, world.now_ms)
                         history.fail([record_id], world.now_ms, "KafkaTimeoutError")
-                        sent += 1
+                        self.next_record[index] += 1
                         continue
-                append(workload.topic, None, key, key, None, None, size, None)
-                sent += 1
-            if sent < workload.records:
-                next_due = start + sent * spacing_ms
+                sent_ids.append(append(workload.topic, None, key, key, None, None, size, None))
+                self.next_record[index] += 1
+            if self.next_record[index] < workload.records:
+                next_due = start + self.next_record[index] * spacing_ms
                 yield world.timeout(max(tick_ms, next_due - world.now_ms))
-        self.finished += 1
+        self._finish(index)
+
+    def _resend_unacknowledged(
+        self, producer: KafkaProducer, index: int
+    ) -> Generator[Any, Any, None]:
+        """After a restart: send again each record whose outcome the application never learnt."""
+        history = producer.history
+        pending = [r for r in self.sent_ids[index] if history.status[r] != OK]
+        for record_id in pending:
+            key = self.workload.key_for(history.send_index[record_id])
+            size = record_size(len(key) if key is not None else 0, self.workload.value_bytes)
+            while not producer.accumulator.has_room(size):
+                yield self.world.timeout(TICK_MS_MIN)
+            history.reinvoke(record_id, self.world.now_ms)
+            # Same record, same partition: a re-send is the same logical record.
+            partition = history.partition[record_id]
+            producer.append(
+                self.workload.topic,
+                partition,
+                key,
+                key,
+                None,
+                None,
+                size,
+                None,
+                record_id=record_id,
+            )
 
     def _wait_for_room(self, producer: KafkaProducer, size: int) -> Generator[Any, Any, bool]:
         """Block like `send()` on a full buffer, up to max.block.ms."""
@@ -184,7 +244,7 @@ class WorkloadRunner:
                 break
             if result.error is not None:
                 result = yield from self._end(producer, False)
-        self.finished += 1
+        self._finish(index)
 
     def _end(self, producer: KafkaProducer, commit: bool) -> Generator[Any, Any, Any]:
         client = producer.txn_client

@@ -102,6 +102,7 @@ class KafkaProducer:
         self.compression_ratio = COMPRESSION_RATIOS[config.compression_type]
         self.init_attempts = 0
         self.closed = False
+        self.crashed = False
         self.net.add_node(self.name, self)
         env.register_client(self)
         self.sender = Sender(self)
@@ -186,6 +187,7 @@ class KafkaProducer:
         size: int,
         future: FutureRecordMetadata | None,
         txn: int = -1,
+        record_id: int | None = None,
     ) -> int:
         """Choose the partition, record the invoke, append. Returns the record id.
 
@@ -205,7 +207,8 @@ class KafkaProducer:
                 topic, key, key_bytes, value, value_bytes, self.metadata
             )
         accumulator = self.accumulator
-        record_id = self.history.invoke(self.name, topic, partition, now, txn)
+        if record_id is None:
+            record_id = self.history.invoke(self.name, topic, partition, now, txn)
         if future is not None:
             future.partition = partition
         batch = accumulator.try_append(topic, partition, record_id, size, future, now)
@@ -413,6 +416,23 @@ class KafkaProducer:
                 errors.TransactionAbortedError("Failing batch since transaction was aborted"),
                 ok=False,
             )
+
+    def crash(self) -> None:
+        """The producer's process dies: buffered records are gone, in-flight ones unknown.
+
+        A batch that was never sent fails for certain; one that was sent may
+        have been written, so its records' outcome is unknown (`info`).
+        """
+        self.crashed = True
+        self.closed = True
+        self.sender.running = False
+        self.rpc.close_all()
+        for batch in self.accumulator.incomplete_batches():
+            self.accumulator.remove(batch)
+            if batch.in_request:
+                batch.possibly_written = True
+            self.on_batch_done(batch, -1, errors.KafkaConnectionError("producer crashed"), ok=False)
+        self.sender.wake()
 
     def metrics(self, raw: bool = False) -> dict[str, Any]:
         return {}

@@ -24,6 +24,9 @@ VARIANTS = {
         ("producer.max_in_flight_requests_per_connection=1", "expect.reordered=0"),
         ("producer.enable_idempotence=true", "expect.reordered=0"),
     ],
+    "idempotence-session-boundary.toml": [
+        ("faults[1].kind='pause'", "expect.duplicated=0"),
+    ],
     "acks1-leader-failover.toml": [
         ("producer.acks='all'", "expect.lost=0"),
     ],

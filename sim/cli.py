@@ -2,7 +2,9 @@
 
 Exit codes (the contract): 0 when `[expect]` holds (or there is none),
 1 when it does not, 2 on bad input or configuration — a scenario error or a
-Kafka-invalid producer config — with a message naming the file and key.
+Kafka-invalid producer config — with a message naming the file and key; and
+(our extension) 3 when `--check-invariants` finds a replication invariant
+violated, which is a simulator bug.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from rich.table import Table
 from sim.result import COUNT_KEYS, RunResult
 from sim.scenario import ScenarioError, load_scenario
 
-EXIT_OK, EXIT_EXPECT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_EXPECT_FAILED, EXIT_BAD_INPUT, EXIT_INVARIANT = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="a scenario TOML file")
     run.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument(
+        "--check-invariants",
+        action="store_true",
+        help="check replication invariants while running; a violation stops the run (exit 3)",
+    )
     run.add_argument(
         "--set",
         dest="overrides",
@@ -71,10 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sim.runner import run_scenario
+    from sim.invariants import InvariantViolation
+    from sim.runner import replay_command, run_scenario
 
     scenario = load_scenario(args.scenario, args.overrides)
-    result = run_scenario(scenario, args.seed)
+    try:
+        result = run_scenario(scenario, args.seed, check_invariants=args.check_invariants or None)
+    except InvariantViolation as violation:
+        print(f"kpsim: simulator bug: {violation}", file=sys.stderr)
+        print(f"replay: {replay_command(scenario, args.seed)} --check-invariants", file=sys.stderr)
+        return EXIT_INVARIANT
+    if args.check_invariants:
+        result.warnings.append("replication invariants checked: none violated")
     if args.json:
         print(json.dumps(result.as_dict(), indent=2, sort_keys=False, default=_json_default))
     else:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from sim.client.producer import KafkaProducer
 from sim.faults import FaultOp
+from sim.invariants import InvariantMonitor
 from sim.result import RunResult
 from sim.runtime import Cluster
 from sim.scenario import Scenario
@@ -24,12 +25,13 @@ RUN_LIMIT_MS = 24 * 3600 * 1000.0
 """A bound on a run's simulated length; reaching it is a simulator bug."""
 
 
-def build_cluster(scenario: Scenario, seed: int) -> Cluster:
+def build_cluster(scenario: Scenario, seed: int, check_invariants: bool | None = None) -> Cluster:
     """The cluster and topics of a scenario, before any producer or fault."""
     spec = scenario.cluster
     cluster = Cluster(
         spec.brokers,
         seed,
+        check_invariants=check_invariants,
         min_insync_replicas=spec.min_insync_replicas,
         unclean_leader_election_enable=spec.unclean_leader_election_enable,
         replica_lag_time_max_ms=spec.replica_lag_time_max_ms,
@@ -75,9 +77,20 @@ def replay_command(scenario: Scenario, seed: int) -> str:
     return shlex.join(parts)
 
 
-def run_scenario(scenario: Scenario, seed: int = 0) -> RunResult:
-    """Run one scenario with one seed and judge it."""
+def run_scenario(
+    scenario: Scenario, seed: int = 0, check_invariants: bool | None = None
+) -> RunResult:
+    """Run one scenario with one seed and judge it (raises InvariantViolation on a simulator bug)."""
+    return run_scenario_with_cluster(scenario, seed, check_invariants)[0]
+
+
+def run_scenario_with_cluster(
+    scenario: Scenario, seed: int = 0, check_invariants: bool | None = None
+) -> tuple[RunResult, Cluster]:
+    """`run_scenario`, also returning the cluster (its trace, logs and state) for inspection."""
     cluster = build_cluster(scenario, seed)
+    if check_invariants and cluster.invariants is None:
+        cluster.invariants = InvariantMonitor(cluster)
     workload_spec = scenario.workload
     producers = [_new_producer(cluster, scenario, i) for i in range(workload_spec.producers)]
     workload = WorkloadRunner(
@@ -126,4 +139,4 @@ def run_scenario(scenario: Scenario, seed: int = 0) -> RunResult:
         }
         for e in scenario.expect
     ]
-    return result
+    return result, cluster

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sim import invariants
 from sim.checker import PartitionRead, check
 from sim.client.producer import KafkaProducer, set_default_env
 from sim.cluster.broker import Broker, BrokerConfig, broker_name
@@ -35,6 +36,8 @@ class Cluster:
         seed: the World's seed; everything random derives from it.
         min_insync_replicas: the broker default; a topic may override it.
         unclean_leader_election_enable: allow electing an out-of-sync replica.
+        check_invariants: watch replication invariants while running (`sim.invariants`);
+            None means the process-wide default (on in the test suite).
         replica_lag_time_max_ms, latency_ms, jitter_ms, broker_session_timeout_ms,
         broker_heartbeat_interval_ms, replica_fetch_wait_max_ms, flush_interval_ms:
             as in scenario files' `[cluster]`.
@@ -56,6 +59,7 @@ class Cluster:
         flush_interval_ms: float = 30000,
         transaction_state_log_num_partitions: int = 50,
         offsets_topic_num_partitions: int = 50,
+        check_invariants: bool | None = None,
     ) -> None:
         assert brokers >= 1, "a cluster needs at least one broker"
         self.world = World(seed)
@@ -90,6 +94,9 @@ class Cluster:
         self.controller.start()
         for broker in self.brokers:
             broker.start()
+        if check_invariants is None:
+            check_invariants = invariants.ENABLED_BY_DEFAULT[0]
+        self.invariants = invariants.InvariantMonitor(self) if check_invariants else None
         self._wall_start = time.perf_counter()  # det-ok: reported, never simulated
         set_default_env(self)
 

@@ -59,6 +59,8 @@ class World:
         self.env = simpy.Environment()
         self._streams: dict[str, random.Random] = {}
         self._trace: list[TraceEvent] = []
+        self.listeners: list[Any] = []
+        """Callables given each trace event as it happens (runtime invariants)."""
         self.nodes: dict[str, Any] = {}
         """Every node on the network by name (brokers, producers, the controller)."""
 
@@ -78,7 +80,10 @@ class World:
     def trace(self, kind: str, /, **fields: Any) -> None:
         """Record an internal event. Field order is sorted so the text is canonical."""
         assert len(self._trace) < TRACE_MAX_EVENTS, "trace overflow: a runaway loop?"
-        self._trace.append(TraceEvent(self.env.now, kind, tuple(sorted(fields.items()))))
+        event = TraceEvent(self.env.now, kind, tuple(sorted(fields.items())))
+        self._trace.append(event)
+        for listener in self.listeners:
+            listener(event)
 
     @property
     def events(self) -> list[TraceEvent]:

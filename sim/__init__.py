@@ -8,6 +8,7 @@ md = producer.send("first", key=b"a", value=b"hi").get(timeout=10)
 """
 
 from sim import errors
+from sim.client.consumer import ConsumerRecord, KafkaConsumer, OffsetAndMetadata, TopicPartition
 from sim.client.future import RecordMetadata
 from sim.client.producer import KafkaProducer
 from sim.result import RunResult
@@ -15,4 +16,15 @@ from sim.runtime import Cluster
 
 __version__ = "0.1.0"
 
-__all__ = ["Cluster", "KafkaProducer", "RecordMetadata", "RunResult", "errors", "__version__"]
+__all__ = [
+    "Cluster",
+    "ConsumerRecord",
+    "KafkaConsumer",
+    "KafkaProducer",
+    "OffsetAndMetadata",
+    "RecordMetadata",
+    "RunResult",
+    "TopicPartition",
+    "errors",
+    "__version__",
+]

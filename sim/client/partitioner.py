@@ -164,11 +164,11 @@ class RandomChooser(PartitionChooser):
         serialized_value: bytes | None,
         cluster: ClusterView,
     ) -> int:
-        all_partitions = _all_partitions(topic, cluster)
         if serialized_key is not None:
-            return _keyed(serialized_key, all_partitions)
-        pool = _available_partitions(topic, cluster) or all_partitions
-        return self.rng.choice(pool)
+            return _keyed(serialized_key, _all_partitions(topic, cluster))
+        pool = _available_partitions(topic, cluster) or _all_partitions(topic, cluster)
+        # One uniform draw (what random.choice does, minus its overhead: a hot path).
+        return pool[int(self.rng.random() * len(pool))]
 
 
 class StickyChooser(PartitionChooser):

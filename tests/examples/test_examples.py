@@ -172,8 +172,10 @@ def test_hello_partitioner_routes_by_value(capsys: pytest.CaptureFixture[str]) -
 def test_throughput_settings(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_example("s5_throughput", capsys)
     # No key: kafka-python's random partitioner, seeded, so always these partitions.
+    placed = ((1, 0), (2, 0), (2, 1))  # (partition, offset) of each record
     assert out == "".join(
-        landed(f"this is throughput{i}", partition, 0) for i, partition in enumerate((2, 1, 0))
+        landed(f"this is throughput{i}", partition, offset)
+        for i, (partition, offset) in enumerate(placed)
     )
 
 

@@ -54,6 +54,30 @@ def _parser() -> argparse.ArgumentParser:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
     )
 
+    matrix = commands.add_parser(
+        "matrix",
+        help="sweep producer/topic settings × fault stories × seeds and judge every cell",
+        description="Sweep configurations × the fault stories of scenarios/matrix/ × seeds and "
+        "judge each cell against Kafka's promises. Lists are comma-separated.",
+    )
+    from sim.matrix import DEFAULT_SEEDS, DEFAULTS
+
+    for name, flag in (("acks", "--acks"), ("rf", "--rf"), ("min_insync", "--min-insync"),
+                       ("idempotence", "--idempotence"), ("max_in_flight", "--max-in-flight"),
+                       ("unclean", "--unclean")):  # fmt: skip
+        matrix.add_argument(flag, dest=name, default=None, help=f"default {DEFAULTS[name]}")
+    matrix.add_argument(
+        "--seeds",
+        type=int,
+        default=DEFAULT_SEEDS,
+        help=f"seeds 0..N-1 per cell (default {DEFAULT_SEEDS})",
+    )
+    matrix.add_argument("--stories", default=None, help="story names or files (default: all)")
+    matrix.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    matrix.add_argument("--json", action="store_true", help="print one JSON object")
+    matrix.add_argument("--markdown", metavar="FILE", help="write a Markdown report")
+    matrix.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+
     bench = commands.add_parser("bench", help="measure simulator throughput on a standard workload")
     bench.add_argument("--records", type=int, default=1_000_000)
     bench.add_argument("--json", action="store_true")
@@ -67,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "matrix":
+            from sim.matrix import main_matrix
+
+            return main_matrix(args)
         if args.command == "bench":
             from sim.bench import run_bench
 

@@ -21,6 +21,9 @@ Terms:
   "not reproduced", never as a bug.
 - *lone leader*: a leader cut off from all its followers for longer than
   replica.lag.time.max.ms; the ISR may have shrunk to it alone.
+- min.insync.replicas above the replication factor is capped at it, as Kafka's
+  `Partition.effectiveMinIsr` does (SEMANTICS.md §2): acks=all stays available
+  and waits for every replica.
 
 Verdicts (`verdict`): an anomaly observed where no rule allows it is a
 `simulator-bug`; observed and allowed, `anomaly-allowed`; allowed and never
@@ -253,10 +256,8 @@ def verdict(
 class _Topology:
     """The workload topic's replicas as the cluster starts (the first replica leads)."""
 
-    brokers: int
     replication_factor: int
     replicas: frozenset[int]  # brokers holding some partition of the topic
-    leaders: frozenset[int]  # the initial leader of each partition
     lag_ms: float
     session_ms: float
     request_timeout_ms: float
@@ -267,10 +268,8 @@ class _Topology:
         n, rf = scenario.cluster.brokers, topic.replication_factor
         replicas = {(p + i) % n for p in range(topic.partitions) for i in range(rf)}
         return cls(
-            brokers=n,
             replication_factor=rf,
             replicas=frozenset(replicas),
-            leaders=frozenset(p % n for p in range(topic.partitions)),
             lag_ms=scenario.cluster.replica_lag_time_max_ms,
             session_ms=scenario.cluster.broker_session_timeout_ms,
             request_timeout_ms=scenario.producer.request_timeout_ms,
@@ -400,7 +399,8 @@ def _message_fault(topo: _Topology, fault: FaultSpec, flags: dict[str, Any]) -> 
     for key in ("target", "from", "to"):
         for target in _targets(params.get(key)):
             ends |= topo.roles(target)
-    producer_link = "producer" in ends or fault.kind == "pause"
+    # A paused leader or a slow producer link: the producer's requests time out.
+    producer_link = "producer" in ends or (fault.kind == "pause" and "leader" in ends)
     broker_link = bool(ends & {"leader", "follower"})
     if fault.kind == "drop":
         message = params["message"]

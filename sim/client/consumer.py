@@ -31,7 +31,10 @@ from sim.protocol import (
     ConsumerFetchRequest,
     ConsumerFetchResponse,
     Errors,
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
     MetadataResponse,
+    OffsetFetchRequest,
     OffsetFetchResponse,
     read_committed_batches,
 )
@@ -143,6 +146,7 @@ class KafkaConsumer:
         self._positions: dict[TopicPartition, int] = {}
         self._buffer: dict[TopicPartition, list[ConsumerRecord]] = {}
         self._fetching = False
+        self._coordinator_attempts = 0
         self.closed = False
         self.net.add_node(self.name, self)
         if topics:
@@ -158,7 +162,13 @@ class KafkaConsumer:
     # --- the wire --------------------------------------------------------------------
 
     def receive(self, source: str, message: Any) -> None:
-        if isinstance(message, ConsumerFetchResponse | MetadataResponse | OffsetFetchResponse):
+        if isinstance(
+            message,
+            ConsumerFetchResponse
+            | MetadataResponse
+            | OffsetFetchResponse
+            | FindCoordinatorResponse,
+        ):
             self.rpc.handle_response(source, message)
 
     def on_disconnect(self, peer: str) -> None:
@@ -302,7 +312,7 @@ class KafkaConsumer:
     ) -> dict[TopicPartition, ConsumerFetchData]:
         """One fetch per leader; advances simulated time until answered (or timeout)."""
         topics = sorted({tp.topic for tp, _ in wanted})
-        self._wait_metadata(topics)
+        self._wait_metadata(topics, max(timeout_ms, 50.0))
         by_leader: dict[int, list[tuple[str, int, int]]] = {}
         for tp, offset in wanted:
             leader = self.metadata.leader(tp.topic, tp.partition)
@@ -337,20 +347,117 @@ class KafkaConsumer:
         self.env.run_until(lambda: pending[0] <= 0, max(timeout_ms, 50.0))
         return results
 
-    def _wait_metadata(self, topics: list[str]) -> None:
-        if all(self.metadata.knows_topic(t) for t in topics) and not self.metadata.need_update:
+    def _wait_metadata(self, topics: list[str], budget_ms: float | None = None) -> None:
+        """Learn the topics' leaders, refreshing first if a fetch asked for it.
+
+        Kafka's consumer refreshes its metadata after NOT_LEADER_OR_FOLLOWER
+        or a disconnect (`Fetcher` → `Metadata.requestUpdate`) before its next
+        fetch, so it follows a leader change. A refresh of topics already known
+        waits at most `budget_ms` (the poll's remaining time); a first lookup
+        up to `request_timeout_ms`, then KafkaTimeoutError.
+        """
+        metadata = self.metadata
+
+        def known() -> bool:
+            return all(metadata.knows_topic(t) for t in topics)
+
+        if known() and not metadata.need_update:
             return
-        self.metadata.request_update()
-        deadline = self.world.now_ms + self.config["request_timeout_ms"]
-        while self.world.now_ms < deadline and not all(
-            self.metadata.knows_topic(t) for t in topics
-        ):
-            wait = self.metadata.maybe_refresh(self.world.now_ms)
-            self.env.run_until(
-                lambda: not self.metadata.in_flight, min(wait, deadline - self.world.now_ms)
-            )
-        if not all(self.metadata.knows_topic(t) for t in topics):
+        metadata.request_update()
+        wait_ms = self.config["request_timeout_ms"]
+        if known() and budget_ms is not None:
+            wait_ms = min(wait_ms, budget_ms)
+        deadline = self.world.now_ms + wait_ms
+        while self.world.now_ms < deadline and (metadata.need_update or not known()):
+            step = min(metadata.maybe_refresh(self.world.now_ms), deadline - self.world.now_ms)
+            if metadata.in_flight:
+                self.env.run_until(lambda: not metadata.in_flight, step)
+            else:
+                # Backing off between attempts: let simulated time pass (without
+                # this the loop spun forever at one instant after a failed attempt).
+                self.env.run_until(lambda: False, step)
+        if not known():
             raise errors.KafkaTimeoutError(f"Failed to update metadata for {topics}")
+
+    # --- committed offsets --------------------------------------------------------------
+
+    def committed(
+        self, partition: TopicPartition, metadata: bool = False, timeout_ms: float | None = None
+    ) -> Any:
+        """The group's committed offset for `partition`, or None (kafka-python's `committed`).
+
+        FindCoordinator (group), then OffsetFetch from that broker, retried on
+        NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE / a lost answer until
+        `timeout_ms` (default `request_timeout_ms`) of simulated time, then
+        KafkaTimeoutError. Offsets sent with `send_offsets_to_transaction`
+        count only once their transaction committed (the coordinator reads
+        its `__consumer_offsets` partition up to the LSO, without aborted data).
+        """
+        group_id = self.config["group_id"]
+        if group_id is None:
+            raise errors.IllegalStateError("Requires group_id")
+        if not isinstance(partition, TopicPartition):
+            raise TypeError("partition must be a TopicPartition namedtuple")
+        budget = self.config["request_timeout_ms"] if timeout_ms is None else timeout_ms
+        deadline = self.world.now_ms + budget
+        while True:
+            answer = self._offset_fetch_once(group_id, partition, deadline)
+            if answer is not None:
+                break
+            if self.world.now_ms >= deadline:
+                raise errors.KafkaTimeoutError(
+                    f"Failed to fetch committed offsets for {partition} in {budget} ms"
+                )
+            self.env.run_until(
+                lambda: False,
+                min(self.config["retry_backoff_ms"], deadline - self.world.now_ms),
+            )
+        if answer < 0:
+            return None
+        return OffsetAndMetadata(answer, "", -1) if metadata else answer
+
+    def _offset_fetch_once(self, group_id: str, tp: TopicPartition, deadline: float) -> int | None:
+        """One FindCoordinator + OffsetFetch round; the offset (-1: none), or None to retry."""
+        brokers = self.metadata.brokers
+        self._coordinator_attempts += 1
+        target = brokers[self._coordinator_attempts % len(brokers)]
+        node: list[int] = []
+        answer: list[int] = []
+
+        def on_coordinator(response: FindCoordinatorResponse) -> None:
+            if response.error == Errors.NONE:
+                node.append(response.node)
+
+        def on_offsets(response: OffsetFetchResponse) -> None:
+            if response.error == Errors.NONE:
+                answer.extend(o for t, p, o in response.offsets if (t, p) == tuple(tp))
+
+        def remaining() -> float:
+            return max(0.0, deadline - self.world.now_ms)
+
+        request = FindCoordinatorRequest(self.rpc.next_request_id(), group_id, "group")
+        self._call_blocking(target, request, on_coordinator, remaining())
+        if not node or node[0] < 0:
+            return None
+        request = OffsetFetchRequest(self.rpc.next_request_id(), group_id, (tuple(tp),))
+        self._call_blocking(f"broker-{node[0]}", request, on_offsets, remaining())
+        return answer[0] if answer else None
+
+    def _call_blocking(
+        self, target: str, request: Any, on_response: Any, timeout_ms: float
+    ) -> None:
+        """Send one request and advance simulated time until it is answered or fails."""
+        done = [False]
+
+        def on_answer(response: Any) -> None:
+            done[0] = True
+            on_response(response)
+
+        def on_error(_error: Errors) -> None:
+            done[0] = True
+
+        self.rpc.call(target, request, self.config["request_timeout_ms"], on_answer, on_error)
+        self.env.run_until(lambda: done[0], max(timeout_ms, 1.0))
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         self._wait_metadata([topic])

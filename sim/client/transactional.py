@@ -70,6 +70,12 @@ RETRY_COORDINATOR = frozenset(
     }
 )
 ADD_PARTITIONS_RETRY_MS = 20.0
+FATAL_FOR_REQUEST: dict[str, frozenset[Errors]] = {
+    "AddPartitionsToTxn": frozenset({Errors.INVALID_TXN_STATE, Errors.INVALID_PRODUCER_ID_MAPPING}),
+    "EndTxn": frozenset({Errors.INVALID_TXN_STATE}),
+}
+"""Errors fatal for one request only: kafka-python's `AddPartitionsToTxnHandler` and
+`EndTxnHandler` (as Java's `TransactionManager`) call `fatal_error` for them."""
 
 
 @dataclass
@@ -421,7 +427,7 @@ class TransactionalClient:
 
     def _error(self, error: Errors, request: _Request) -> None:
         exception = errors.for_code(error)
-        if error in FATAL_ERRORS:
+        if error in FATAL_ERRORS or error in FATAL_FOR_REQUEST.get(request.name, ()):
             self.fatal(exception)
         else:
             self.abortable(exception)

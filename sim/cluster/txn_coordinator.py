@@ -139,7 +139,9 @@ class TransactionCoordinator:
         self.txns: dict[str, TxnMetadata] = {}
         self.pending: dict[str, str] = {}  # transactional id -> state being written
         self.loaded: dict[int, int] = {}  # txn-state partition -> leader epoch it was loaded at
-        self.markers_in_flight: dict[str, bool] = {}
+        self.markers_in_flight: dict[str, int] = {}
+        """Transactional id -> the marker round under way (its number in `_rounds`)."""
+        self._rounds = 0
 
     # --- ownership -----------------------------------------------------------------
 
@@ -151,6 +153,14 @@ class TransactionCoordinator:
 
     def on_leadership(self, partition: int, leader_epoch: int, is_leader: bool) -> None:
         """Load a partition's state when we lead it; forget it when we stop."""
+        if self.loaded.get(partition) != leader_epoch or not is_leader:
+            # Kafka's `removeMarkersForTxnTopicPartition`: marker rounds started under an
+            # earlier coordinator epoch are abandoned (they stop at their next step), so a
+            # round resumed after we lead again can never write a stale COMMIT/ABORT.
+            for txn_id in [
+                t for t in sorted(self.markers_in_flight) if self.partition_of(t) == partition
+            ]:
+                self.markers_in_flight.pop(txn_id)
         if not is_leader:
             if self.loaded.pop(partition, None) is not None:
                 for txn_id in [t for t in sorted(self.txns) if self.partition_of(t) == partition]:
@@ -351,14 +361,20 @@ class TransactionCoordinator:
         error, meta = self._validate_producer(txn_id, request.producer_id, request.producer_epoch)
         if meta is None:
             current = self.txns.get(txn_id)
-            # A retried EndTxn after the coordinator already finished it succeeds.
-            retry_ok = (
+            if (
                 current is not None
                 and error == Errors.CONCURRENT_TRANSACTIONS
+                and txn_id not in self.pending
                 and current.producer_epoch == request.producer_epoch
-                and current.state == (PREPARE_COMMIT if request.commit else PREPARE_ABORT)
-            )
-            self._reply(source, EndTxnResponse(rid, Errors.NONE if retry_ok else error))
+                and current.state in (PREPARE_COMMIT, PREPARE_ABORT)
+            ):
+                # Kafka's `endTransaction`: in PrepareCommit (PrepareAbort) a retried
+                # EndTxn of the same decision is CONCURRENT_TRANSACTIONS, so the client
+                # retries until CompleteCommit (CompleteAbort) answers NONE; the opposite
+                # decision is INVALID_TXN_STATE (`logInvalidStateTransitionAndReturnError`).
+                same = current.state == (PREPARE_COMMIT if request.commit else PREPARE_ABORT)
+                error = Errors.CONCURRENT_TRANSACTIONS if same else Errors.INVALID_TXN_STATE
+            self._reply(source, EndTxnResponse(rid, error))
             return
         target = PREPARE_COMMIT if request.commit else PREPARE_ABORT
         finished = COMPLETE_COMMIT if request.commit else COMPLETE_ABORT
@@ -415,17 +431,25 @@ class TransactionCoordinator:
     def _send_markers(self, meta: TxnMetadata) -> None:
         """Write COMMIT/ABORT markers to every partition, then complete the transaction."""
         txn_id = meta.transactional_id
-        if self.markers_in_flight.get(txn_id):
-            return
-        self.markers_in_flight[txn_id] = True
+        if self.markers_in_flight.get(txn_id) is not None or self.txns.get(txn_id) != meta:
+            return  # A round is under way, or `meta` is no longer the decided state.
+        self._rounds += 1
+        round_id = self._rounds
+        self.markers_in_flight[txn_id] = round_id
         commit = meta.state == PREPARE_COMMIT
         remaining = list(meta.partitions)
         incarnation = self.broker.incarnation
+        coordinator_epoch = self.loaded.get(self.partition_of(txn_id))
         world = self.broker.world
 
         def round_trip() -> None:
-            if not self.broker.running(incarnation) or not self.owns(txn_id):
-                self.markers_in_flight.pop(txn_id, None)
+            if (
+                not self.broker.running(incarnation)
+                or self.loaded.get(self.partition_of(txn_id)) != coordinator_epoch
+                or self.markers_in_flight.get(txn_id) != round_id
+            ):
+                if self.markers_in_flight.get(txn_id) == round_id:
+                    self.markers_in_flight.pop(txn_id)
                 return
             if not remaining:
                 self.markers_in_flight.pop(txn_id, None)

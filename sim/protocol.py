@@ -293,6 +293,23 @@ class InitProducerIdResponse:
     producer_epoch: int = NO_PRODUCER_EPOCH
 
 
+# --- Connections -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApiVersionsRequest:
+    """The first request on a new connection: a client sends data only once it
+    is answered (NetworkClient's connection setup), so a refused connection
+    keeps the node not ready."""
+
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiVersionsResponse:
+    request_id: int
+
+
 # --- Replication ---------------------------------------------------------------
 
 
@@ -526,6 +543,8 @@ class Disconnected:
 REQUEST_TYPES = {
     "ProduceRequest": ProduceRequest,
     "ProduceResponse": ProduceResponse,
+    "ApiVersionsRequest": ApiVersionsRequest,
+    "ApiVersionsResponse": ApiVersionsResponse,
     "MetadataRequest": MetadataRequest,
     "MetadataResponse": MetadataResponse,
     "MetadataUpdate": MetadataUpdate,

@@ -123,6 +123,7 @@ class KafkaProducer:
 
     def on_disconnect(self, peer: str) -> None:
         self.rpc.on_disconnect(peer)
+        self.sender.on_disconnect(peer)
 
     def paused(self) -> bool:
         return self.net.is_paused(self.name)

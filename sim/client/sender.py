@@ -28,6 +28,8 @@ from sim import errors
 from sim.client.accumulator import ProducerBatch
 from sim.client.config import backoff_ms
 from sim.protocol import (
+    ApiVersionsRequest,
+    ApiVersionsResponse,
     Errors,
     InitProducerIdRequest,
     InitProducerIdResponse,
@@ -45,6 +47,8 @@ POSSIBLY_WRITTEN = frozenset(
 """Errors after which a batch may be in the log although the request failed."""
 
 IDLE_POLL_MS = 1000.0
+CONNECTION_SETUP_TIMEOUT_MS = 10000.0
+"""`socket.connection.setup.timeout.ms` (KIP-601)."""
 
 
 class Sender:
@@ -61,6 +65,8 @@ class Sender:
         self.running = True
         self.muted: set[tuple[str, int]] = set()
         self.node_backoff_until: dict[int, float] = {}
+        self.connected: set[int] = set()
+        self.connecting: set[int] = set()
         self.node_failures: dict[int, int] = {}
         self._wakeup = self.world.env.event()
         self._backoff_rng = self.world.rng(f"{producer.name}.backoff")
@@ -130,12 +136,60 @@ class Sender:
     # --- sending -------------------------------------------------------------------------
 
     def _node_ready(self, leader: int, now: float) -> bool:
+        """`NetworkClient.ready`: connected (set up, not backing off) with room in flight."""
         if self.node_backoff_until.get(leader, -1.0) > now:
+            return False
+        if leader not in self.connected:
+            self.connect(leader)
             return False
         return (
             self.rpc.in_flight(f"broker-{leader}")
             < self.config.max_in_flight_requests_per_connection
         )
+
+    def connect(self, leader: int) -> None:
+        """Set up a connection (ApiVersions first); data waits until it is answered."""
+        if leader in self.connecting:
+            return
+        self.connecting.add(leader)
+
+        def on_response(_response: ApiVersionsResponse) -> None:
+            self.connecting.discard(leader)
+            self.connected.add(leader)
+            self.node_failures.pop(leader, None)
+            self.wake()
+
+        def on_error(_error: Errors) -> None:
+            self.connecting.discard(leader)
+            self._back_off(leader)
+            self.wake()
+
+        request = ApiVersionsRequest(self.rpc.next_request_id())
+        self.rpc.call(
+            f"broker-{leader}", request, CONNECTION_SETUP_TIMEOUT_MS, on_response, on_error
+        )
+
+    def _back_off(self, leader: int) -> None:
+        """A lost connection: reconnect only after the (exponential) reconnect backoff."""
+        self.connected.discard(leader)
+        now = self.world.now_ms
+        if self.node_backoff_until.get(leader, -1.0) > now:
+            return  # One connection failure, however many requests it carried.
+        failures = self.node_failures.get(leader, 0) + 1
+        self.node_failures[leader] = failures
+        backoff = min(
+            self.config.reconnect_backoff_max_ms,
+            self.config.reconnect_backoff_ms * 2 ** min(failures - 1, 30),
+        )
+        self.node_backoff_until[leader] = now + backoff
+
+    def on_disconnect(self, peer: str) -> None:
+        """The peer reset the connection (a crash, a refused connect)."""
+        if not peer.startswith("broker-"):
+            return
+        self._back_off(int(peer.removeprefix("broker-")))
+        self.metadata.request_update()
+        self.wake()
 
     def send_producer_data(self, now: float) -> float:
         """One pass of ready → drain → send; returns ms until the next useful pass."""
@@ -263,16 +317,7 @@ class Sender:
 
     def on_request_error(self, leader: int, batches: list[ProducerBatch], error: Errors) -> None:
         """A timeout or a disconnect: the connection is gone; back off reconnecting."""
-        now = self.world.now_ms
-        if self.node_backoff_until.get(leader, -1.0) <= now:
-            # One connection failure, however many requests it carried.
-            failures = self.node_failures.get(leader, 0) + 1
-            self.node_failures[leader] = failures
-            backoff = min(
-                self.config.reconnect_backoff_max_ms,
-                self.config.reconnect_backoff_ms * 2 ** min(failures - 1, 30),
-            )
-            self.node_backoff_until[leader] = now + backoff
+        self._back_off(leader)
         for batch in batches:
             self.complete_error(batch, error)
         self.wake()

@@ -29,6 +29,8 @@ from sim.protocol import (
     NO_PRODUCER_ID,
     AlterPartitionRequest,
     AlterPartitionResponse,
+    ApiVersionsRequest,
+    ApiVersionsResponse,
     BrokerHeartbeat,
     BrokerHeartbeatResponse,
     Errors,
@@ -225,6 +227,8 @@ class Broker:
                 self.apply_image(message.image)
         elif isinstance(message, MetadataRequest):
             self.handle_metadata(source, message)
+        elif isinstance(message, ApiVersionsRequest):
+            self.net.send(self.name, source, ApiVersionsResponse(message.request_id))
         elif self.txn.handle(source, message):
             pass
         elif isinstance(message, InitProducerIdRequest):

@@ -37,10 +37,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sim
-import sim.runner as runner
 from sim.history import NO_TXN, OK
 from sim.result import RunResult
-from sim.scenario import Scenario, parse_scenario
+from sim.runner import run_scenario_with_cluster
+from sim.scenario import parse_scenario
 
 BASE = Path(__file__).resolve().with_name("txn-property.toml")
 RATE_PER_S = 200
@@ -94,22 +94,9 @@ def cases(draw: st.DrawFn) -> Case:
 
 
 def run_kept(case: Case) -> tuple[RunResult, sim.Cluster]:
-    """Run the example, keeping the cluster `run_scenario` builds."""
+    """Run the example; the result and the cluster (history, logs) it ran on."""
     scenario = parse_scenario(BASE.read_text(encoding="utf-8"), str(BASE), case.overrides())
-    built: list[sim.Cluster] = []
-    original = runner.build_cluster
-
-    def build_and_keep(scenario: Scenario, seed: int) -> sim.Cluster:
-        built.append(original(scenario, seed))
-        return built[-1]
-
-    runner.build_cluster = build_and_keep
-    try:
-        result = runner.run_scenario(scenario, case.seed)
-    finally:
-        runner.build_cluster = original
-    assert len(built) == 1
-    return result, built[0]
+    return run_scenario_with_cluster(scenario, case.seed)
 
 
 def partly_visible_txns(cluster: sim.Cluster) -> list[tuple[int, str, list[int], list[int]]]:

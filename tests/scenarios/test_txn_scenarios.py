@@ -13,11 +13,11 @@ from functools import cache
 from pathlib import Path
 
 import sim
-import sim.runner as runner
 from sim.checker import PartitionRead
 from sim.history import OK, History
 from sim.result import RunResult
-from sim.scenario import Scenario, load_scenario
+from sim.runner import run_scenario_with_cluster
+from sim.scenario import load_scenario
 from sim.world import TraceEvent
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -25,22 +25,8 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 @cache
 def run_kept(name: str) -> tuple[RunResult, sim.Cluster]:
-    """`run_scenario` (seed 0), keeping the cluster it builds; cached per scenario."""
-    built: list[sim.Cluster] = []
-    original = runner.build_cluster
-
-    def build_and_keep(scenario: Scenario, seed: int) -> sim.Cluster:
-        cluster = original(scenario, seed)
-        built.append(cluster)
-        return cluster
-
-    runner.build_cluster = build_and_keep
-    try:
-        result = runner.run_scenario(load_scenario(SCENARIOS / f"{name}.toml"), seed=0)
-    finally:
-        runner.build_cluster = original
-    assert len(built) == 1
-    return result, built[0]
+    """`run_scenario` (seed 0), also returning its cluster; cached per scenario."""
+    return run_scenario_with_cluster(load_scenario(SCENARIOS / f"{name}.toml"), seed=0)
 
 
 def visible(reads: dict[tuple[str, int], PartitionRead]) -> set[int]:

@@ -223,6 +223,8 @@ def cluster_and_producer(**configs):
     c.create_topic("t", partitions=1, replication_factor=1)
     p = sim.KafkaProducer(cluster=c, acks=1, **configs)
     p.partitions_for("t")  # Metadata first, so send() itself does not block.
+    p.sender.connect(0)  # And a set-up connection, so the first send is not delayed by it.
+    c.run_until(lambda: 0 in p.sender.connected, 1000)
     return c, p
 
 

@@ -36,6 +36,9 @@ def setup(
     c.create_topic("t", partitions, replication_factor, min(2, replication_factor))
     p = sim.KafkaProducer(cluster=c, **configs)
     p.partitions_for("t")  # Metadata first, so send() itself does not block.
+    for broker in range(brokers):  # Connections set up, so first sends are not delayed.
+        p.sender.connect(broker)
+    c.run_until(lambda: len(p.sender.connected) == brokers, 1000)
     return c, p
 
 

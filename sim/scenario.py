@@ -8,9 +8,10 @@ instead of a traceback or, worse, a silently different experiment.
 
 `--set KEY=VALUE` overrides are applied to the parsed TOML before validation,
 so an overridden value is checked exactly like one from the file, and its
-error names the override. Kafka allows some settings that make a cluster
-useless (min.insync.replicas > replication factor); those are accepted, as
-Kafka accepts them, and reported in `Scenario.warnings`.
+error names the override. Kafka allows some settings that surprise users
+(min.insync.replicas > replication factor, which it caps at the replication
+factor); those are accepted, as Kafka accepts them, and reported in
+`Scenario.warnings`.
 
 Out of scope: resolving targets (`leader:orders/0`) to nodes, which depends on
 the run; that is the nemesis' job (`sim.faults`).
@@ -347,8 +348,9 @@ def _topics(
         if min_insync > spec.replication_factor:
             warnings.append(
                 f"topics[{index}] '{spec.name}': min_insync_replicas={min_insync} > "
-                f"replication_factor={spec.replication_factor}; Kafka allows it, but every "
-                "acks=all produce fails with NOT_ENOUGH_REPLICAS"
+                f"replication_factor={spec.replication_factor}; Kafka allows it and caps the "
+                "effective value at the replication factor (Partition.effectiveMinIsr), so "
+                "acks=all waits for every replica"
             )
         topics.append(spec)
     return tuple(topics)

@@ -43,7 +43,7 @@ class KafkaError(Exception):
         )
 
     def __hash__(self) -> int:
-        return hash(self.__class__)
+        return hash(self.__class__)  # det-ok: never iterated in the simulation
 
 
 class RetriableError(KafkaError):

@@ -17,7 +17,7 @@ objects, no set iteration, no wall clock.
 from __future__ import annotations
 
 import hashlib
-import random
+import random  # det-ok: only random.Random, seeded from the World
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 

@@ -27,7 +27,7 @@ Any KafkaConfigurationError is the CLI's exit code 2.
 from __future__ import annotations
 
 import math
-import random
+import random  # det-ok: only random.Random, seeded from the World
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any

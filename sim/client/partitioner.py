@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 import operator
-import random
+import random  # det-ok: only random.Random, seeded from the World
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 

@@ -56,7 +56,13 @@ def _new_producer(cluster: Cluster, scenario: Scenario, index: int) -> KafkaProd
         config["transactional_id"] = scenario.workload.transactional_id_for(
             config["transactional_id"], index
         )
-    return KafkaProducer(cluster=cluster, name=f"producer-{index}", **config)
+    producer = KafkaProducer(cluster=cluster, name=f"producer-{index}", **config)
+    if (
+        scenario.workload.compression_ratio is not None
+        and producer.config.compression_type is not None
+    ):
+        producer.compression_ratio = scenario.workload.compression_ratio
+    return producer
 
 
 def _restarter(

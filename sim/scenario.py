@@ -119,6 +119,9 @@ class WorkloadSpec:
     settle_ms: float = 60000
     start_ms: tuple[float, ...] = (0.0,)
     """When producers start: one time for all, or one per producer (extension)."""
+    compression_ratio: float | None = None
+    """Wire size / raw size of compressed batches, overriding the codec's default
+    ratio in `sim.client.accumulator.COMPRESSION_RATIOS` (extension)."""
     shared_transactional_id: bool = False
     """All producers use producer.transactional_id as is — instances of one
     application, so a later one fences the earlier (extension). Otherwise
@@ -407,6 +410,7 @@ def _workload(
         settle_ms=table.number("settle_ms", 60000),
         start_ms=_start_times(table),
         shared_transactional_id=table.bool("shared_transactional_id", False),
+        compression_ratio=table.number("compression_ratio", None, positive=True),
     )
     if len(spec.start_ms) not in (1, spec.producers):
         raise table.error(

@@ -77,3 +77,21 @@ def test_acks0_reports_offset_minus_one_for_every_record() -> None:
     result = run_scenario(load_scenario(SCENARIOS / "acks0-crash.toml"), seed=0)
     assert result.counts["acked"] == result.counts["sent"]
     assert all(r["offset"] == -1 for w in result.witnesses["lost"] for r in w["records"])
+
+
+def test_compression_shrinks_batches_on_the_wire_by_the_configured_ratio() -> None:
+    from sim.runner import run_scenario_with_cluster
+
+    def wire_bytes(*overrides: str) -> int:
+        scenario = load_scenario(
+            SCENARIOS / "acks-all-leader-failover.toml", ("faults=[]", *overrides)
+        )
+        _, cluster = run_scenario_with_cluster(scenario, seed=0)
+        leader = cluster.brokers[cluster.controller.partitions[("orders", 0)].leader]
+        return sum(b.batch.size_bytes for b in leader.replicas[("orders", 0)].log.batches)
+
+    plain = wire_bytes()
+    snappy = wire_bytes("producer.compression_type='snappy'")
+    custom = wire_bytes("producer.compression_type='gzip'", "workload.compression_ratio=0.25")
+    assert snappy == pytest.approx(plain * 0.55, rel=0.02)
+    assert custom == pytest.approx(plain * 0.25, rel=0.02)

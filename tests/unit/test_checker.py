@@ -538,17 +538,16 @@ def test_malformed_trace_events_are_skipped() -> None:
 
 
 @pytest.mark.slow
-def test_a_million_records_check_in_a_few_seconds() -> None:
-    import time
-
+def test_a_million_records_are_judged_completely() -> None:
+    """Scale, not speed (speed is `kpsim bench`'s job): a million records, one lost."""
     history = History()
     n = 1_000_000
     ids = [history.invoke(f"producer-{i % 4}", "orders", i % 8, float(i)) for i in range(n)]
     for p in range(8):
         history.ok(ids[p::8], float(n), base_offset=0)
     final = {("orders", p): read(ids[p::8], partition=p) for p in range(8)}
-    start = time.perf_counter()
+    final[("orders", 7)] = read(ids[7::8][:-1], partition=7)
     result = check(history, final)
-    elapsed = time.perf_counter() - start
-    assert result.valid is True
-    assert elapsed < 10.0, elapsed
+    assert result.valid is False
+    assert result.counts["lost"] == 1
+    assert result.counts["acked"] == n

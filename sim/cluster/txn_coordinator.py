@@ -21,7 +21,10 @@ After Kafka's `TransactionCoordinator`, `TransactionStateManager` and
   timeout are fenced and aborted.
 
 Left out: transactional id expiry, KIP-890's epoch bump per transaction and
-partition verification, and coordinator epochs on markers.
+partition verification, and the partition-side check of the coordinator epoch
+markers carry (TRANSACTION_COORDINATOR_FENCED): a deposed coordinator that has
+not heard it was replaced can still write a stale marker. A coordinator does
+abandon its marker rounds when it stops leading (or reloads) its partition.
 """
 
 from __future__ import annotations
@@ -453,17 +456,7 @@ class TransactionCoordinator:
                 return
             if not remaining:
                 self.markers_in_flight.pop(txn_id, None)
-                final = replace(
-                    meta, state=COMPLETE_COMMIT if commit else COMPLETE_ABORT, partitions=()
-                )
-                self._persist(
-                    final,
-                    lambda error: (
-                        None
-                        if error == Errors.NONE
-                        else world.call_later(MARKER_RETRY_BACKOFF_MS, self._send_markers, meta)
-                    ),
-                )
+                self._complete(meta, coordinator_epoch)
                 return
             by_leader: dict[int, list[tuple[str, int]]] = {}
             for key in remaining:
@@ -480,7 +473,9 @@ class TransactionCoordinator:
                 if leader < 0:
                     finished_one()
                     continue
-                marker = TxnMarker(meta.producer_id, meta.producer_epoch, commit, 0, keys)
+                marker = TxnMarker(
+                    meta.producer_id, meta.producer_epoch, commit, coordinator_epoch or 0, keys
+                )
                 self.broker.send_markers(
                     leader,
                     marker,
@@ -499,6 +494,43 @@ class TransactionCoordinator:
             finished_one()
 
         round_trip()
+
+    def _complete(self, meta: TxnMetadata, coordinator_epoch: int | None) -> None:
+        """Append CompleteCommit/CompleteAbort once every marker is written.
+
+        As Kafka's `TransactionMarkerChannelManager.appendToLogCallback`, a failed
+        append is retried while we still lead the partition at the same epoch, and
+        dropped once we do not (the next coordinator finishes the transaction from
+        the log); the markers are not sent again — a coordinator cut off from the
+        rest of the cluster would otherwise keep writing them, long after it was
+        replaced.
+        """
+        txn_id = meta.transactional_id
+        final = replace(
+            meta,
+            state=COMPLETE_COMMIT if meta.state == PREPARE_COMMIT else COMPLETE_ABORT,
+            partitions=(),
+        )
+
+        def still_ours() -> bool:
+            return (
+                self.txns.get(txn_id) == meta
+                and self.loaded.get(self.partition_of(txn_id)) == coordinator_epoch
+            )
+
+        def attempt() -> None:
+            if not still_ours():
+                return
+            if txn_id in self.pending:
+                self.broker.world.call_later(MARKER_RETRY_BACKOFF_MS, attempt)
+                return
+            self._persist(final, done)
+
+        def done(error: Errors) -> None:
+            if error != Errors.NONE:  # `attempt` gives up once the partition is not ours.
+                self.broker.world.call_later(MARKER_RETRY_BACKOFF_MS, attempt)
+
+        attempt()
 
 
 __all__ = [

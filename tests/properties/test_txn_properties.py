@@ -22,9 +22,10 @@ The scenario is `txn-property.toml` next to this file; each example overrides
 `faults` list. A failure message carries the `kpsim run ... --seed N --set ...`
 command that replays the example exactly.
 
-`KPSIM_TXN_PROPERTY_EXAMPLES` sets the number of examples (default 50, which
-keeps this file well under a minute); e.g. a longer hunt:
-`KPSIM_TXN_PROPERTY_EXAMPLES=1000 python -m pytest tests/properties`.
+The number of examples is 2.5 times the Hypothesis profile's `max_examples`
+(tests/properties/conftest.py): 50 by default, which keeps this file well under
+a minute; `HYPOTHESIS_PROFILE=ci` (derandomized) or `=thorough` for a longer
+hunt; `KPSIM_TXN_PROPERTY_EXAMPLES=N` sets the count outright.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ RATE_PER_S = 200
 CRASH_SLACK_MS = 1000
 """The crash may also land after the last send, while the last transactions end."""
 TARGETS = ("broker-0", "broker-1", "broker-2", "coordinator:payments-app")
-EXAMPLES = int(os.environ.get("KPSIM_TXN_PROPERTY_EXAMPLES", "50"))
+EXAMPLES = int(
+    os.environ.get("KPSIM_TXN_PROPERTY_EXAMPLES", round(2.5 * settings.default.max_examples))
+)
 
 
 @dataclass(frozen=True)

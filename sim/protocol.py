@@ -119,6 +119,8 @@ class RecordBatch:
     control: str | None = None  # "COMMIT" | "ABORT" for control batches
     payload: tuple[Any, ...] = ()
     """Internal records (transaction state, committed offsets) instead of record ids."""
+    coordinator_epoch: int = -1
+    """On a control batch: the epoch of the coordinator that wrote the marker."""
 
     def __post_init__(self) -> None:
         assert self.size_bytes >= 0

@@ -140,6 +140,7 @@ class TxnRequests:
             self.broker.world.now_ms,
             is_transactional=True,
             control="COMMIT" if marker.commit else "ABORT",
+            coordinator_epoch=marker.coordinator_epoch,
         )
         error = replica.log.producer_state.check_marker(batch)
         if error != Errors.NONE:

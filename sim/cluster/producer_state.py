@@ -33,6 +33,8 @@ INT_MAX = 2147483647
 class ProducerEntry:
     epoch: int
     last_sequence: int
+    coordinator_epoch: int = -1
+    """Epoch of the coordinator that wrote this producer's last marker here."""
     batches: deque[tuple[int, int, int]] = field(
         default_factory=lambda: deque(maxlen=NUM_BATCHES_TO_RETAIN)
     )
@@ -111,7 +113,9 @@ class ProducerStateManager:
         batch = log_batch.batch
         entry = self.producers.get(batch.producer_id)
         if entry is None or batch.producer_epoch != entry.epoch:
-            self.producers[batch.producer_id] = ProducerEntry(batch.producer_epoch, -1)
+            entry = ProducerEntry(batch.producer_epoch, -1)
+            self.producers[batch.producer_id] = entry
+        entry.coordinator_epoch = max(entry.coordinator_epoch, batch.coordinator_epoch)
         first = self.ongoing.pop(batch.producer_id, None)
         if first is None:
             return
@@ -124,6 +128,9 @@ class ProducerStateManager:
         entry = self.producers.get(batch.producer_id)
         if entry is not None and batch.producer_epoch < entry.epoch:
             return Errors.INVALID_PRODUCER_EPOCH
+        if entry is not None and batch.coordinator_epoch < entry.coordinator_epoch:
+            # A deposed coordinator's late marker (`ProducerAppendInfo.appendEndTxnMarker`).
+            return Errors.TRANSACTION_COORDINATOR_FENCED
         return Errors.NONE
 
     def first_unstable_offset(self, high_watermark: int) -> int | None:

@@ -602,12 +602,6 @@ def test_a_failed_complete_commit_append_is_retried_without_writing_the_markers_
     assert [b.batch.control for b in log.batches if b.batch.control] == ["COMMIT"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="partitions do not check the coordinator epoch of markers "
-    "(Kafka: TRANSACTION_COORDINATOR_FENCED, ProducerStateEntry.coordinatorEpoch); "
-    "needs a coordinator epoch on control batches (protocol.py) and in producer_state.py",
-)
 def test_a_deposed_coordinator_that_missed_its_replacement_cannot_commit_the_next_txn() -> None:
     """The old coordinator, cut off from the controller, the producer and its successor
     but not from the data leader, retries a lost COMMIT marker 30 s later — into the

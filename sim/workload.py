@@ -216,7 +216,9 @@ class WorkloadRunner:
         yield from self._await_start(producer, index)
         result = client.initialize()
         producer.sender.wake()
-        yield from self._wait(result)
+        if not (yield from self._wait(result, producer)):
+            self._give_up(producer, index, "init_transactions")
+            return
         sent = 0
         txn_index = 0
         while result.error is None and sent < workload.records:
@@ -240,10 +242,28 @@ class WorkloadRunner:
             txn_index += 1
             commit = not (workload.abort_every and txn_index % workload.abort_every == 0)
             result = yield from self._end(producer, commit and not client.has_error())
+            if result is None:
+                self._give_up(producer, index, "commit_transaction" if commit else "abort_transaction")
+                return
             if client.state == "FATAL_ERROR":
                 break
             if result.error is not None:
                 result = yield from self._end(producer, False)
+                if result is None:
+                    self._give_up(producer, index, "abort_transaction")
+                    return
+        self._finish(index)
+
+    def _give_up(self, producer: KafkaProducer, index: int, call: str) -> None:
+        """A transactional call did not finish within max.block.ms (Java's TimeoutException):
+        the application closes the producer; its open transaction's outcome is unknown."""
+        client = producer.txn_client
+        assert client is not None
+        self.world.trace("workload.gave_up", producer=producer.name, call=call)
+        if client.history_txn >= 0:
+            producer.history.end_txn(client.history_txn, "unknown")
+            client.history_txn = -1
+        producer.close(timeout=0)
         self._finish(index)
 
     def _end(self, producer: KafkaProducer, commit: bool) -> Generator[Any, Any, Any]:
@@ -260,10 +280,15 @@ class WorkloadRunner:
             failed.fail(error if isinstance(error, Exception) else RuntimeError(str(error)))
             return failed
         producer.sender.wake()
-        yield from self._wait(result)
+        if not (yield from self._wait(result, producer)):
+            return None
         return result
 
-    def _wait(self, result: Any) -> Generator[Any, Any, None]:
-        """Poll a transactional result (cheap: transactions are few)."""
+    def _wait(self, result: Any, producer: KafkaProducer) -> Generator[Any, Any, bool]:
+        """Poll a transactional result (cheap: transactions are few), up to max.block.ms."""
+        deadline = self.world.now_ms + producer.config.max_block_ms
         while not result.done:
+            if self.world.now_ms >= deadline:
+                return False
             yield self.world.timeout(TXN_POLL_MS)
+        return True

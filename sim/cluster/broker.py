@@ -296,6 +296,13 @@ class Broker:
                 self.world.call_later(request.timeout_ms, self._expire_delayed, delayed)
         respond()
 
+    def _injected(self, topic: str, partition: int, error: Errors) -> PartitionProduceResult:
+        """The `error` fault's answer, traced so witnesses can name it."""
+        self.world.trace(
+            "broker.inject", broker=self.id, topic=topic, partition=partition, error=error.name
+        )
+        return PartitionProduceResult(topic, partition, error)
+
     def _expire_delayed(self, delayed: DelayedProduce) -> None:
         if not delayed.done:
             delayed.done = True
@@ -313,14 +320,7 @@ class Broker:
                 topic, partition, Errors.NOT_LEADER_OR_FOLLOWER, current_leader=hint
             )
         if injected not in (None, Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND):
-            self.world.trace(
-                "broker.inject",
-                broker=self.id,
-                topic=topic,
-                partition=partition,
-                error=injected.name,
-            )
-            return PartitionProduceResult(topic, partition, injected)
+            return self._injected(topic, partition, injected)
         if acks == -1 and replica.under_min_isr():
             return PartitionProduceResult(topic, partition, Errors.NOT_ENOUGH_REPLICAS)
         log = replica.log
@@ -361,14 +361,7 @@ class Broker:
             replica.maybe_increment_hw()
             self.fetch_server.on_append(key)
         if injected == Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-            self.world.trace(
-                "broker.inject",
-                broker=self.id,
-                topic=topic,
-                partition=partition,
-                error=injected.name,
-            )
-            return PartitionProduceResult(topic, partition, injected)
+            return self._injected(topic, partition, injected)
         if acks != -1:
             return PartitionProduceResult(topic, partition, Errors.NONE, base_offset)
         return (base_offset, None)

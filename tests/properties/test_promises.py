@@ -4,7 +4,8 @@
     min.insync 2, unclean off, idempotence on) loses, duplicates and reorders
     nothing under any schedule of process crashes, partitions, dropped
     responses, injected retriable errors, delays and pauses;
-(b) completeness: where Kafka allows loss (acks=1), Hypothesis finds a
+(b) completeness: where Kafka allows an anomaly — loss with acks=1, duplicates
+    and reordering without idempotence — Hypothesis finds a
     schedule showing it, and shrinks it to at most 3 faults;
 (c) determinism: any generated scenario run twice gives one trace digest.
 
@@ -180,3 +181,39 @@ def test_hypothesis_finds_acks1_loss_with_at_most_three_faults() -> None:
     assert 1 <= len(witness) <= 3, witness
     result, overrides = run(witness, "producer.acks=1")
     assert result.counts["lost"] > 0, replay(overrides)
+
+
+def test_hypothesis_finds_duplicates_without_idempotence_with_at_most_three_faults() -> None:
+    extra = ("producer.enable_idempotence=false",)
+    witness = find(
+        schedules(),
+        lambda faults: run(faults, *extra)[0].counts["duplicated"] > 0,
+        settings=settings(
+            max_examples=80,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+    assert 1 <= len(witness) <= 3, witness
+    assert run(witness, *extra)[0].counts["duplicated"] > 0
+
+
+def test_hypothesis_finds_reordering_without_idempotence_with_at_most_three_faults() -> None:
+    extra = (
+        "producer.enable_idempotence=false",
+        "producer.max_in_flight_requests_per_connection=5",
+        "workload.rate_per_s=3000",
+    )
+    witness = find(
+        schedules(),
+        lambda faults: run(faults, *extra)[0].counts["reordered"] > 0,
+        settings=settings(
+            max_examples=80,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+    assert 1 <= len(witness) <= 3, witness
+    assert run(witness, *extra)[0].counts["reordered"] > 0

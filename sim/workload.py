@@ -243,7 +243,9 @@ class WorkloadRunner:
             commit = not (workload.abort_every and txn_index % workload.abort_every == 0)
             result = yield from self._end(producer, commit and not client.has_error())
             if result is None:
-                self._give_up(producer, index, "commit_transaction" if commit else "abort_transaction")
+                self._give_up(
+                    producer, index, "commit_transaction" if commit else "abort_transaction"
+                )
                 return
             if client.state == "FATAL_ERROR":
                 break

@@ -22,10 +22,10 @@ The scenario is `txn-property.toml` next to this file; each example overrides
 `faults` list. A failure message carries the `kpsim run ... --seed N --set ...`
 command that replays the example exactly.
 
-The number of examples is 50 by default, derandomized (the same on every machine)
-(tests/properties/conftest.py): 50 by default, which keeps this file well under
-a minute; `HYPOTHESIS_PROFILE=ci` (derandomized) or `=thorough` for a longer
-hunt; `KPSIM_TXN_PROPERTY_EXAMPLES=N` sets the count outright.
+The number of examples is 50 by default, derandomized (the same examples on
+every machine), which keeps this file well under a minute;
+`KPSIM_TXN_PROPERTY_EXAMPLES=N` and `KPSIM_PROPERTY_RANDOM=1` make a longer,
+random hunt.
 """
 
 from __future__ import annotations

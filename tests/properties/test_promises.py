@@ -167,11 +167,18 @@ def replay(overrides: tuple[str, ...], seed: int = 0) -> str:
     derandomize=not RANDOM,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(schedules(), st.integers(0, 3))
+@given(schedules(), st.integers(0, 3), st.sampled_from([2, 3]), st.sampled_from([1, 2, 5]))
 def test_the_promised_configuration_loses_duplicates_and_reorders_nothing(
-    faults: list[dict[str, Any]], seed: int
+    faults: list[dict[str, Any]], seed: int, min_insync: int, max_in_flight: int
 ) -> None:
-    result, overrides = run(faults, seed=seed)
+    """Every promised configuration: acks=all, RF 3, min.insync 2 or 3, idempotence on,
+    1, 2 or 5 requests in flight, unclean election off."""
+    result, overrides = run(
+        faults,
+        f"topics[0].min_insync_replicas={min_insync}",
+        f"producer.max_in_flight_requests_per_connection={max_in_flight}",
+        seed=seed,
+    )
     anomalies = {k: result.counts[k] for k in ("lost", "duplicated", "reordered")}
     assert anomalies == {"lost": 0, "duplicated": 0, "reordered": 0}, replay(overrides, seed)
 

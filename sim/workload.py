@@ -74,7 +74,12 @@ class WorkloadRunner:
 
     @property
     def done(self) -> bool:
-        return self.finished == len(self.producers)
+        """Every producer finished, or crashed with no restart to wait for (a pending
+        restart is a scheduled fault, which the run waits for anyway)."""
+        return all(
+            flag or producer.crashed
+            for flag, producer in zip(self.done_flags, self.producers, strict=True)
+        )
 
     def start(self) -> None:
         for index, producer in enumerate(self.producers):
@@ -105,15 +110,20 @@ class WorkloadRunner:
             self.done_flags[index] = True
             self.finished += 1
 
-    def _await_start(self, producer: KafkaProducer, index: int) -> Generator[Any, Any, None]:
+    def _await_start(self, producer: KafkaProducer, index: int) -> Generator[Any, Any, bool]:
         world = self.world
         start_ms = self.workload.start_for(index)
         if start_ms > world.now_ms:
             yield world.timeout(start_ms - world.now_ms)
+        deadline = world.now_ms + producer.config.max_block_ms
         while not producer.metadata.knows_topic(self.workload.topic):
+            if world.now_ms >= deadline:  # send() would raise KafkaTimeoutError: the app gives up.
+                world.trace("workload.gave_up", producer=producer.name, call="metadata")
+                return False
             producer.metadata.request_update()
             producer.sender.wake()
             yield world.timeout(METADATA_POLL_MS)
+        return True
 
     def _produce(self, producer: KafkaProducer, index: int) -> Generator[Any, Any, None]:
         """Send this producer's records on schedule; bounded by `records`."""
@@ -121,7 +131,9 @@ class WorkloadRunner:
         workload = self.workload
         spacing_ms = 1000.0 / workload.rate_per_s
         tick_ms = max(TICK_MS_MIN, spacing_ms)
-        yield from self._await_start(producer, index)
+        if not (yield from self._await_start(producer, index)):
+            self._finish(index)
+            return
         yield from self._resend_unacknowledged(producer, index)
         start = world.now_ms - self.next_record[index] * spacing_ms
         history = producer.history
@@ -213,7 +225,9 @@ class WorkloadRunner:
         assert client is not None
         txn_size = workload.txn_size or DEFAULT_TXN_SIZE
         spacing_ms = 1000.0 / workload.rate_per_s
-        yield from self._await_start(producer, index)
+        if not (yield from self._await_start(producer, index)):
+            self._finish(index)
+            return
         result = client.initialize()
         producer.sender.wake()
         if not (yield from self._wait(result, producer)):
